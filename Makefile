@@ -1,0 +1,26 @@
+# Two entry points for a fresh machine: `make demo` (train the default model, then sample)
+# and `make test` (the test suite). Both create .venv and install the checkout into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN ?= runs/tiny
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/minigrad train --preset tiny --out $(RUN)
+	$(BIN)/minigrad generate --checkpoint $(RUN) --prompt "ROMEO:" --max-new-tokens 300 --seed 1
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis

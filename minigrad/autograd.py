@@ -1,0 +1,288 @@
+"""Reverse-mode automatic differentiation: the op base class, grad mode and the backward walk.
+
+An op is a ``Function`` subclass with two methods side by side:
+
+* ``forward(*arrays)`` computes the output from raw arrays (NumPy or CuPy),
+* ``backward(grad, out)`` returns one gradient per input, written with *engine ops* on
+  Tensors. Because the gradient is itself built from ops, differentiating it again
+  (``create_graph=True``) gives gradients of gradients.
+
+``Function.apply`` runs ``forward`` and, when grad mode is on and an input requires grad,
+records the op on its output (``out._fn``, ``out._inputs``). ``backward`` then walks that
+graph once, in reverse topological order, found iteratively (no recursion limit).
+"""
+import contextlib
+import functools
+import traceback
+
+from minigrad import backend
+
+_grad_enabled = True
+_anomaly_mode = False
+
+#: Every op of the engine, by name: ``name -> OpInfo``. docs/ops.md and the test that
+#: proves each op has a gradient check are generated from it.
+REGISTRY = {}
+
+
+class OpInfo:
+    """What the registry knows of one op: how to call it and its derivative."""
+
+    def __init__(self, name, impl, derivative, kind):
+        self.name, self.impl, self.derivative, self.kind = name, impl, derivative, kind
+
+    def __repr__(self):
+        return f"OpInfo({self.name!r}, kind={self.kind!r})"
+
+
+def register(name, derivative, kind="primitive"):
+    """Class or function decorator adding an op to ``REGISTRY``.
+
+    ``kind`` is 'primitive' (its own backward), 'fused' (hand-derived fast backward, with a
+    composed reference used for second order) or 'composite' (built from other ops).
+    """
+    def decorate(impl):
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} is registered twice")
+        REGISTRY[name] = OpInfo(name, impl, derivative, kind)
+        return impl
+    return decorate
+
+
+# ---------------------------------------------------------------- grad mode
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager (and decorator) that turns graph recording on or off."""
+
+    def __init__(self, mode):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev, _grad_enabled = _grad_enabled, self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+
+class no_grad(set_grad_enabled):
+    """``with no_grad():`` (or ``@no_grad()``) runs ops without recording a graph."""
+
+    def __init__(self):
+        super().__init__(False)
+
+    def __call__(self, fn):
+        # Also allow the bare ``@no_grad`` form used in PyTorch code.
+        if isinstance(fn, type(self)):
+            return fn
+        return super().__call__(fn)
+
+
+class enable_grad(set_grad_enabled):
+    def __init__(self):
+        super().__init__(True)
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Within this context, a NaN or Inf produced by a backward rule raises an error naming
+    the op and showing where the op was called in the forward pass."""
+
+    def __enter__(self):
+        global _anomaly_mode
+        self.prev, _anomaly_mode = _anomaly_mode, True
+
+    def __exit__(self, *exc):
+        global _anomaly_mode
+        _anomaly_mode = self.prev
+
+
+# ---------------------------------------------------------------- ops
+
+class Function:
+    """Base class of every op. Subclasses define ``forward`` and ``backward``.
+
+    Parameters that are not tensors (an axis, an exponent) are passed as keywords to
+    ``apply`` and stored as attributes; ``forward`` may also save arrays on ``self`` for
+    ``backward``.
+    """
+
+    differentiable_twice = True
+
+    def __init__(self, **params):
+        self.__dict__.update(params)
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad, out):
+        """Gradients w.r.t. ``out._inputs`` (Tensors or None), given ``grad`` = dL/d(out)."""
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        from minigrad.tensor import Tensor
+        fn = cls(**params)
+        data = fn.forward(*[t.data for t in inputs])
+        if _grad_enabled and any(t.requires_grad for t in inputs):
+            out = Tensor._wrap(data, True)
+            out._fn, out._inputs = fn, inputs
+            if _anomaly_mode:
+                fn.trace = "".join(traceback.format_stack()[:-2])
+        else:
+            out = Tensor._wrap(data, False)
+        return out
+
+
+def _topological_order(root):
+    """Nodes reachable from ``root`` that require grad, each after all of its inputs.
+
+    Iterative depth-first search: a chain of any length works, unlike a recursive sort."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for inp in node._inputs:
+            if inp.requires_grad and id(inp) not in visited:
+                stack.append((inp, False))
+    return order
+
+
+def _check_finite(fn, grads):
+    for i, g in enumerate(grads):
+        if g is None:
+            continue
+        xp = backend.get_array_module(g.data)
+        if not bool(xp.isfinite(g.data).all()):
+            raise FloatingPointError(
+                f"backward of {fn.name} returned NaN or Inf in its gradient for input {i}.\n"
+                f"The forward call that created {fn.name}:\n{getattr(fn, 'trace', '(unknown)')}")
+
+
+def run_backward(root, grad, create_graph=False, capture=None):
+    """Propagate ``grad`` (dL/d root) through the graph below ``root``.
+
+    Without ``capture``, gradients are accumulated into ``.grad`` of every leaf that
+    requires grad. With ``capture`` (a list of tensors), nothing is accumulated and the
+    gradients of those tensors are returned instead (``minigrad.grad``).
+    """
+    from minigrad.tensor import Tensor
+    wanted = None if capture is None else {id(t): None for t in capture}
+    grads = {id(root): grad}
+    with set_grad_enabled(create_graph):
+        for node in reversed(_topological_order(root)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if wanted is not None and id(node) in wanted:
+                wanted[id(node)] = g if wanted[id(node)] is None else wanted[id(node)] + g
+            if node._fn is None:
+                if wanted is None:
+                    _accumulate_leaf(node, g, create_graph)
+                continue
+            input_grads = node._fn.backward(g, node)
+            if _anomaly_mode:
+                _check_finite(node._fn, input_grads)
+            for inp, ig in zip(node._inputs, input_grads):
+                if ig is None or not inp.requires_grad:
+                    continue
+                prev = grads.get(id(inp))
+                grads[id(inp)] = ig if prev is None else prev + ig
+    if wanted is None:
+        return None
+    return [wanted[id(t)] for t in capture]
+
+
+def _accumulate_leaf(leaf, g, create_graph):
+    from minigrad.tensor import Tensor
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    elif leaf.grad is None:
+        # A copy: backward rules may hand the same array to several inputs, and the
+        # optimizer or clip_grad_norm_ may later change .grad in place.
+        leaf.grad = Tensor._wrap(g.data.astype(leaf.data.dtype, copy=True), False)
+    else:
+        leaf.grad.data += g.data
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` w.r.t. ``inputs``, returned (not accumulated in ``.grad``).
+
+    With ``create_graph=True`` the gradients are themselves differentiable, which gives
+    Hessian-vector products: ``grad(grad(f, x, create_graph=True)[0] @ v, x)``.
+    """
+    from minigrad.tensor import Tensor, ones_like
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise ValueError(f"grad: input {i} (shape {t.shape}) does not require grad")
+    total = [None] * len(inputs)
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            continue
+        g = _initial_grad(out, g, "grad")
+        for k, gk in enumerate(run_backward(out, g, create_graph, capture=inputs)):
+            if gk is not None:
+                total[k] = gk if total[k] is None else total[k] + gk
+    for i, g in enumerate(total):
+        if g is None and not allow_unused:
+            raise ValueError(f"grad: input {i} (shape {inputs[i].shape}) was not used to "
+                             "compute the outputs; pass allow_unused=True to get None")
+    return total
+
+
+def _initial_grad(out, g, who):
+    from minigrad.tensor import Tensor, ones_like
+    if g is None:
+        if out.numel() != 1:
+            raise ValueError(f"{who}: output has shape {out.shape}; a gradient can be created "
+                             "implicitly only for a scalar output: pass grad=<tensor of that shape>")
+        return ones_like(out)
+    if not isinstance(g, Tensor):
+        g = Tensor(g, dtype=out.dtype)
+    if g.shape != out.shape:
+        raise ValueError(f"{who}: gradient has shape {g.shape} but the output has shape {out.shape}")
+    return g
+
+
+def backward(tensor, grad=None, create_graph=False):
+    """``tensor.backward()``: accumulate d tensor / d leaf into every leaf's ``.grad``."""
+    if not backend.is_floating(tensor.dtype):
+        raise TypeError(f"backward: tensor has integer dtype {tensor.dtype}; only float "
+                        "tensors carry gradients")
+    if not tensor.requires_grad:
+        raise ValueError("backward: tensor does not require grad (no input had "
+                         "requires_grad=True, or it was computed under no_grad())")
+    run_backward(tensor, _initial_grad(tensor, grad, "backward"), create_graph)
+
+
+def first_order_only(method):
+    """Marks the backward of a fused op that cannot be differentiated again."""
+    @functools.wraps(method)
+    def wrapper(self, grad, out):
+        if _grad_enabled:
+            raise RuntimeError(f"{self.name} is first-order only: its backward cannot be "
+                               "differentiated (create_graph=True)")
+        return method(self, grad, out)
+    return wrapper

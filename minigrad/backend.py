@@ -1,0 +1,180 @@
+"""The backend seam: the only module that knows whether arrays live on a CPU or a GPU.
+
+Everything else asks an array for its module (``xp = get_array_module(a)``) and writes one
+code path that runs on NumPy and on CuPy alike (Chainer's ``xp`` pattern). This module owns
+the device strings, the default dtype, the seeded random generators and the few array
+functions NumPy lacks (``erf``).
+"""
+import math
+
+import numpy as np
+
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+bool_ = np.dtype(np.bool_)
+long = int64
+double = float64
+half = float16
+
+_default_dtype = float32
+_seed = 0
+_generators = {}
+
+CUDA_INSTALL_HINT = ("install CuPy from the checkout with pip install -e '.[cuda]' (or the wheel "
+                     "matching your CUDA driver: cupy-cuda12x or cupy-cuda13x)")
+
+
+def _cupy():
+    """CuPy if it is installed, else None. Imported lazily: minigrad never requires it."""
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
+def get_array_module(array):
+    """The array module (numpy or cupy) that owns ``array``."""
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return np
+    cupy = _cupy()
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy
+    return np
+
+
+def is_floating(dtype):
+    return np.dtype(dtype).kind == "f"
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def set_default_dtype(dtype):
+    """Set the dtype of new float tensors (float32 unless changed; float64 for gradchecks)."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if not is_floating(dtype):
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
+    _default_dtype = dtype
+
+
+# ---------------------------------------------------------------- devices
+
+def parse_device(device):
+    """Normalise a device string: 'cpu', 'cuda' (current GPU) or 'cuda:N'."""
+    if device is None:
+        return "cpu"
+    device = str(device)
+    if device == "cpu":
+        return device
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        return device if ":" in device else "cuda:0"
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def cuda_is_available():
+    cupy = _cupy()
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # a CuPy without a driver raises its own error types
+        return False
+
+
+def require_cuda():
+    """CuPy, or a clear error saying whether CuPy or the GPU is what is missing."""
+    cupy = _cupy()
+    if cupy is None:
+        raise RuntimeError(f"device 'cuda' needs CuPy, which is not installed: {CUDA_INSTALL_HINT}")
+    if not cuda_is_available():
+        raise RuntimeError("device 'cuda' needs an NVIDIA GPU, but CuPy finds none "
+                           "(check nvidia-smi and the CUDA driver)")
+    return cupy
+
+
+def xp_for_device(device):
+    device = parse_device(device)
+    return np if device == "cpu" else require_cuda()
+
+
+def device_of(array):
+    if get_array_module(array) is np:
+        return "cpu"
+    return f"cuda:{array.device.id}"
+
+
+def to_device(array, device):
+    """Copy ``array`` to ``device`` (no copy when it is already there)."""
+    device = parse_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return array.get()
+    cupy = require_cuda()
+    with cupy.cuda.Device(int(device.split(":")[1])):
+        return cupy.asarray(array)
+
+
+def synchronize():
+    """Wait for queued GPU work to finish (a no-op without CuPy)."""
+    cupy = _cupy()
+    if cupy is not None and cuda_is_available():
+        cupy.cuda.get_current_stream().synchronize()
+
+
+# ---------------------------------------------------------------- random numbers
+
+def manual_seed(seed):
+    """Seed every backend's generator, so runs are reproducible."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def generator(xp=np):
+    """The seeded generator of array module ``xp`` (numpy or cupy)."""
+    if xp not in _generators:
+        _generators[xp] = xp.random.default_rng(_seed)
+    return _generators[xp]
+
+
+def get_rng_state():
+    """The CPU generator's state, as a JSON-friendly dict (for exact resume)."""
+    return generator(np).bit_generator.state
+
+
+def set_rng_state(state):
+    generator(np).bit_generator.state = state
+
+
+# ---------------------------------------------------------------- functions NumPy lacks
+
+def erf(x):
+    """The error function, elementwise, on either backend."""
+    xp = get_array_module(x)
+    if xp is not np:
+        from cupyx.scipy.special import erf as cupy_erf
+        return cupy_erf(x)
+    try:
+        from scipy.special import erf as scipy_erf
+    except ImportError:
+        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+    return scipy_erf(x).astype(x.dtype, copy=False)
+
+
+def scatter_add(target, index, values):
+    """target[index] += values, adding repeated indices once each (np.add.at semantics)."""
+    xp = get_array_module(target)
+    if xp is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+    return target

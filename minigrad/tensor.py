@@ -1,0 +1,418 @@
+"""``Tensor``: an array from the backend plus what autograd needs (the op that made it).
+
+The methods here are thin: arithmetic and shape methods call the ops in ``minigrad.ops``,
+where each op's forward and backward stand side by side.
+"""
+import numbers
+
+import numpy as np
+
+from minigrad import autograd, backend
+
+
+def _to_array(data, dtype=None, device=None):
+    """Turn Python data, a NumPy/CuPy array or a Tensor into a backend array.
+
+    Python floats (and lists of them) become the default float dtype (float32), Python
+    ints become int64, arrays keep their dtype (and memory) unless ``dtype`` or ``device``
+    ask for another."""
+    if isinstance(data, Tensor):
+        data = data.data
+    dtype = None if dtype is None else np.dtype(dtype)
+    if backend.get_array_module(data) is np and not isinstance(data, np.ndarray):
+        is_numpy_scalar = isinstance(data, np.generic)
+        data = np.asarray(data)
+        if data.dtype.kind not in "fiub":
+            raise TypeError(f"tensor: cannot make a tensor from data of NumPy dtype {data.dtype}; "
+                            "expected numbers or nested lists of numbers")
+        if dtype is None and data.dtype.kind == "f" and not is_numpy_scalar:
+            dtype = backend.get_default_dtype()
+    if device is not None:
+        data = backend.to_device(data, device)
+    if dtype is not None and data.dtype != dtype:
+        data = data.astype(dtype)
+    return data
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it for ``backward()``.
+
+    ``data`` is the backend array (``numpy.ndarray`` or ``cupy.ndarray``); ``grad`` is a
+    Tensor of the same shape after ``backward()``. Tensors made by ops remember the op
+    (``_fn``) and its inputs (``_inputs``); leaves have ``_fn = None``.
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "_fn", "_inputs", "__weakref__")
+    # Make NumPy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor).
+    __array_priority__ = 1000
+
+    def __init__(self, data, dtype=None, requires_grad=False, device=None):
+        self.data = _to_array(data, dtype, device)
+        if requires_grad and not backend.is_floating(self.data.dtype):
+            raise TypeError(f"tensor: only float tensors can require grad, got {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._fn = None
+        self._inputs = ()
+
+    @classmethod
+    def _wrap(cls, array, requires_grad):
+        """A Tensor around ``array`` without checks or copies (the ops' fast path)."""
+        t = object.__new__(Tensor)
+        t.data, t.requires_grad, t.grad, t._fn, t._inputs = array, requires_grad, None, None, ()
+        return t
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def xp(self):
+        return backend.get_array_module(self.data)
+
+    @property
+    def is_leaf(self):
+        return self._fn is None
+
+    @property
+    def grad_fn(self):
+        return self._fn
+
+    @property
+    def T(self):
+        return ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return ops.swapaxes(self, -2, -1)
+
+    def size(self, dim=None):
+        """``size()`` is the shape (PyTorch); ``size(d)`` its d-th entry."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self._fn is not None:
+            extra = f", grad_fn={self._fn.name}"
+        device = "" if self.device == "cpu" else f", device='{self.device}'"
+        return f"tensor({np.array2string(self.numpy(), separator=', ', prefix='tensor(')}, dtype={self.dtype}{device}{extra})"
+
+    # ------------------------------------------------------------ autograd
+
+    def backward(self, grad=None, create_graph=False):
+        """Accumulate the gradient of this tensor w.r.t. every leaf into the leaves' ``.grad``."""
+        autograd.backward(self, grad, create_graph)
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data, False)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not backend.is_floating(self.dtype):
+            raise TypeError(f"requires_grad_: only float tensors can require grad, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_(self):
+        self.data[...] = 0
+        return self
+
+    def retain_grad(self):
+        raise NotImplementedError("retain_grad: use minigrad.grad(out, [t]) to get the "
+                                  "gradient of a non-leaf tensor")
+
+    # ------------------------------------------------------------ conversion
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: tensor has {self.data.size} elements (shape {self.shape}); "
+                             "only a one-element tensor converts to a Python number")
+        return self.data.reshape(()).item()
+
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU if need be)."""
+        return np.asarray(backend.to_device(self.data, "cpu"))
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is "
+                             "ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only a one-element integer tensor can be used as an index")
+        return int(self.item())
+
+    def to(self, target=None, dtype=None):
+        """``to(dtype)``, ``to('cpu' | 'cuda')`` or ``to(device, dtype)``; differentiable."""
+        if isinstance(target, (np.dtype, type)) and target is not str:
+            target, dtype = None, target
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = ops.astype(out, np.dtype(dtype))
+        if target is not None and backend.parse_device(target) != self.device:
+            out = ops.to_device(out, backend.parse_device(target))
+        return out
+
+    def astype(self, dtype):
+        return self.to(dtype=dtype)
+
+    def double(self):
+        return self.to(dtype=backend.float64)
+
+    def float(self):
+        return self.to(dtype=backend.float32)
+
+    def long(self):
+        return self.to(dtype=backend.int64)
+
+    def int(self):
+        return self.to(dtype=backend.int32)
+
+    def bool(self):
+        return self.to(dtype=backend.bool_)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def contiguous(self):
+        return self
+
+    def clone(self):
+        return ops.clone(self)
+
+    # ------------------------------------------------------------ operators
+
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError("in-place assignment to a tensor that requires grad would break "
+                               "its gradient; do it under no_grad() or build a new tensor")
+        self.data[ops.index_arrays(index)] = value.data if isinstance(value, Tensor) else value
+
+    def __eq__(self, other):
+        return ops.compare(self, other, "equal")
+
+    def __ne__(self, other):
+        return ops.compare(self, other, "not_equal")
+
+    def __lt__(self, other):
+        return ops.compare(self, other, "less")
+
+    def __le__(self, other):
+        return ops.compare(self, other, "less_equal")
+
+    def __gt__(self, other):
+        return ops.compare(self, other, "greater")
+
+    def __ge__(self, other):
+        return ops.compare(self, other, "greater_equal")
+
+    def __invert__(self):
+        return ops.logical_not(self)
+
+    def __and__(self, other):
+        return ops.compare(self, other, "logical_and")
+
+    def __or__(self, other):
+        return ops.compare(self, other, "logical_or")
+
+    # ``==`` returns a tensor, so hashing by identity must be restored explicitly.
+    __hash__ = object.__hash__
+
+
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A new leaf tensor from Python data or an array (floats default to float32)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def _shape(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, numbers.Integral) or s < 0:
+            raise ValueError(f"shape {shape}: sizes must be non-negative integers")
+    return tuple(int(s) for s in shape)
+
+
+def _factory(make, shape, dtype, requires_grad, device):
+    dtype = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+    xp = backend.xp_for_device(device)
+    return Tensor(make(xp, _shape(shape), dtype), requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, requires_grad=False, device=None):
+    return _factory(lambda xp, s, d: xp.zeros(s, d), shape, dtype, requires_grad, device)
+
+
+def ones(*shape, dtype=None, requires_grad=False, device=None):
+    return _factory(lambda xp, s, d: xp.ones(s, d), shape, dtype, requires_grad, device)
+
+
+def full(shape, fill_value, dtype=None, requires_grad=False, device=None):
+    return _factory(lambda xp, s, d: xp.full(s, fill_value, d), (shape,) if isinstance(shape, int) else (tuple(shape),),
+                    dtype, requires_grad, device)
+
+
+def empty(*shape, dtype=None, requires_grad=False, device=None):
+    return _factory(lambda xp, s, d: xp.empty(s, d), shape, dtype, requires_grad, device)
+
+
+def randn(*shape, dtype=None, requires_grad=False, device=None):
+    """Standard normal samples from the seeded backend generator."""
+    return _factory(lambda xp, s, d: backend.generator(xp).standard_normal(s).astype(d, copy=False),
+                    shape, dtype, requires_grad, device)
+
+
+def rand(*shape, dtype=None, requires_grad=False, device=None):
+    """Uniform [0, 1) samples from the seeded backend generator."""
+    return _factory(lambda xp, s, d: backend.generator(xp).random(s).astype(d, copy=False),
+                    shape, dtype, requires_grad, device)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    xp = backend.xp_for_device(device)
+    data = backend.generator(xp).integers(low, high, size=_shape(size))
+    return Tensor(data, dtype=dtype or backend.int64)
+
+
+def randperm(n, device=None):
+    xp = backend.xp_for_device(device)
+    return Tensor(backend.generator(xp).permutation(n), dtype=backend.int64)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
+    if end is None:
+        start, end = 0, start
+    xp = backend.xp_for_device(device)
+    data = xp.arange(start, end, step)
+    if dtype is None:
+        dtype = backend.int64 if data.dtype.kind in "iu" else backend.get_default_dtype()
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None):
+    xp = backend.xp_for_device(device)
+    return Tensor(xp.linspace(start, end, steps), dtype=dtype or backend.get_default_dtype())
+
+
+def eye(n, m=None, dtype=None, device=None):
+    xp = backend.xp_for_device(device)
+    return Tensor(xp.eye(n, m), dtype=dtype or backend.get_default_dtype())
+
+
+def _like(make, t, dtype, requires_grad):
+    dtype = np.dtype(dtype) if dtype is not None else t.dtype
+    xp = t.xp
+    return Tensor(make(xp, t.shape, dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return _like(lambda xp, s, d: xp.zeros(s, d), t, dtype, requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return _like(lambda xp, s, d: xp.ones(s, d), t, dtype, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, requires_grad=False):
+    return _like(lambda xp, s, d: xp.full(s, fill_value, d), t, dtype, requires_grad)
+
+
+def randn_like(t, dtype=None, requires_grad=False):
+    return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
+
+
+def rand_like(t, dtype=None, requires_grad=False):
+    return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
+
+
+from minigrad import ops  # noqa: E402  (ops import Tensor from this module)
