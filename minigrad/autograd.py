@@ -12,8 +12,9 @@ records the op on its output (``out._fn``, ``out._inputs``). ``backward`` then w
 graph once, in reverse topological order, found iteratively (no recursion limit).
 """
 import contextlib
-import functools
 import traceback
+
+import numpy as np
 
 from minigrad import backend
 
@@ -132,6 +133,8 @@ class Function:
         from minigrad.tensor import Tensor
         fn = cls(**params)
         data = fn.forward(*[t.data for t in inputs])
+        if isinstance(data, np.generic):  # NumPy reductions return scalars, not 0-d arrays
+            data = np.asarray(data)
         if _grad_enabled and any(t.requires_grad for t in inputs):
             out = Tensor._wrap(data, True)
             out._fn, out._inputs = fn, inputs
@@ -275,14 +278,3 @@ def backward(tensor, grad=None, create_graph=False):
         raise ValueError("backward: tensor does not require grad (no input had "
                          "requires_grad=True, or it was computed under no_grad())")
     run_backward(tensor, _initial_grad(tensor, grad, "backward"), create_graph)
-
-
-def first_order_only(method):
-    """Marks the backward of a fused op that cannot be differentiated again."""
-    @functools.wraps(method)
-    def wrapper(self, grad, out):
-        if _grad_enabled:
-            raise RuntimeError(f"{self.name} is first-order only: its backward cannot be "
-                               "differentiated (create_graph=True)")
-        return method(self, grad, out)
-    return wrapper

@@ -142,10 +142,6 @@ class Tensor:
         self.data[...] = 0
         return self
 
-    def retain_grad(self):
-        raise NotImplementedError("retain_grad: use minigrad.grad(out, [t]) to get the "
-                                  "gradient of a non-leaf tensor")
-
     # ------------------------------------------------------------ conversion
 
     def item(self):
@@ -303,8 +299,155 @@ class Tensor:
     def __or__(self, other):
         return ops.compare(self, other, "logical_or")
 
+
+    # ------------------------------------------------------------ math methods (PyTorch names)
+
+    def sum(self, dim=None, keepdim=False):
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, correction=1):
+        return ops.var(self, dim, keepdim, correction)
+
+    def std(self, dim=None, keepdim=False, correction=1):
+        return ops.sqrt(ops.var(self, dim, keepdim, correction))
+
+    def max(self, dim=None, keepdim=False):
+        """The maximum; with ``dim``, ``(values, indices)`` as in PyTorch."""
+        if dim is None:
+            return ops.max(self)
+        return MinMax(ops.max(self, dim, keepdim), self.argmax(dim, keepdim))
+
+    def min(self, dim=None, keepdim=False):
+        if dim is None:
+            return ops.min(self)
+        return MinMax(ops.min(self, dim, keepdim), self.argmin(dim, keepdim))
+
+    def any(self):
+        return bool(self.data.any())
+
+    def all(self):
+        return bool(self.data.all())
+
+    def argmax(self, dim=None, keepdim=False):
+        return Tensor._wrap(self.xp.argmax(self.data, axis=dim, keepdims=keepdim), False)
+
+    def argmin(self, dim=None, keepdim=False):
+        return Tensor._wrap(self.xp.argmin(self.data, axis=dim, keepdims=keepdim), False)
+
+    def logsumexp(self, dim, keepdim=False):
+        return ops.logsumexp(self, dim, keepdim)
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def sin(self):
+        return ops.sin(self)
+
+    def cos(self):
+        return ops.cos(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def pow(self, exponent):
+        return ops.pow(self, exponent)
+
+    def clamp(self, min=None, max=None):
+        return ops.clamp(self, min, max)
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
+
+    def softmax(self, dim):
+        return ops.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return ops.log_softmax(self, dim)
+
+    def masked_fill(self, mask, value):
+        return ops.masked_fill(self, mask, value)
+
+    def tril(self, diagonal=0):
+        return ops.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return ops.triu(self, diagonal)
+
+    # ------------------------------------------------------------ shape methods
+
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    view = reshape
+
+    def view_as(self, other):
+        return ops.reshape(self, other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return ops.flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims):
+        return ops.permute(self, *dims)
+
+    def transpose(self, dim0, dim1):
+        return ops.swapaxes(self, dim0, dim1)
+
+    def expand(self, *shape):
+        return ops.expand(self, *shape)
+
+    def expand_as(self, other):
+        return ops.expand(self, other.shape)
+
+    def squeeze(self, dim=None):
+        return ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return ops.unsqueeze(self, dim)
+
+    def split(self, split_size_or_sections, dim=0):
+        return ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return ops.chunk(self, chunks, dim)
+
+    def type_as(self, other):
+        return self.to(dtype=other.dtype)
+
     # ``==`` returns a tensor, so hashing by identity must be restored explicitly.
     __hash__ = object.__hash__
+
+
+class MinMax(tuple):
+    """``(values, indices)`` from ``Tensor.max(dim)`` / ``Tensor.min(dim)``."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):

@@ -1,0 +1,59 @@
+"""The public functions, with PyTorch's names and argument orders
+(``import minigrad.functional as F``)."""
+import math
+
+from minigrad import ops
+from minigrad.ops import (  # noqa: F401  (re-exported under PyTorch's names)
+    cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax, relu, sigmoid, softmax,
+    tanh)
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input {x.shape} has {x.shape[-1]} features, but the weight "
+                         f"{weight.shape} expects {weight.shape[-1]}")
+    out = ops.matmul(x, ops.swapaxes(weight, 0, 1))
+    return out if bias is None else ops.add(out, bias)
+
+
+def mse_loss(input, target, reduction="mean"):
+    if input.shape != target.shape:
+        raise ValueError(f"mse_loss: input {input.shape} and target {target.shape} differ")
+    d = ops.sub(input, target)
+    sq = ops.mul(d, d)
+    return {"mean": ops.mean, "sum": ops.sum}[reduction](sq) if reduction != "none" else sq
+
+
+def nll_loss(log_probs, target, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of ``log_probs`` (..., C) at integer ``target`` (...)."""
+    from minigrad.ops.base import const
+    t = target.data if hasattr(target, "data") else log_probs.xp.asarray(target)
+    keep = t != ignore_index
+    onehot = log_probs.xp.zeros(log_probs.shape, log_probs.dtype)
+    safe = log_probs.xp.where(keep, t, 0)
+    log_probs.xp.put_along_axis(onehot, safe[..., None], 1, axis=-1)
+    onehot *= keep[..., None]
+    losses = ops.neg(ops.sum(ops.mul(log_probs, const(onehot)), -1))
+    if reduction == "none":
+        return losses
+    total = ops.sum(losses)
+    return total if reduction == "sum" else ops.div(total, max(int(keep.sum()), 1))
+
+
+def scaled_dot_product_attention(q, k, v, causal=False, mask=None, dropout_p=0.0,
+                                 training=True, return_weights=False):
+    """softmax(q k^T / sqrt(d) + mask) v over the last two dimensions of q, k, v
+    (..., T, d). ``causal`` masks keys after each query (offset for a key/value cache
+    longer than the queries)."""
+    tq, tk = q.shape[-2], k.shape[-2]
+    scores = ops.mul(ops.matmul(q, ops.swapaxes(k, -1, -2)), 1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        xp = q.xp
+        future = xp.triu(xp.ones((tq, tk), dtype=bool), k=tk - tq + 1)
+        scores = ops.masked_fill(scores, future, -math.inf)
+    if mask is not None:
+        scores = ops.masked_fill(scores, mask.data if hasattr(mask, "data") else mask, -math.inf)
+    weights = ops.softmax(scores, -1)
+    out = ops.matmul(ops.dropout(weights, dropout_p, training), v)
+    return (out, weights) if return_weights else out

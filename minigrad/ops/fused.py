@@ -1,0 +1,258 @@
+"""Fused ops: a whole formula (softmax, cross-entropy, LayerNorm, GELU) computed in one
+forward over arrays, with a hand-derived backward. Each backward is written with engine
+ops, so it is differentiable again; for first-order backward it reuses the arrays saved by
+forward instead of recomputing them. ``tests/test_fused.py`` compares every fused op with
+the same formula composed from primitive ops."""
+import math
+
+from minigrad import backend
+from minigrad.autograd import Function, is_grad_enabled, register
+from minigrad.ops.base import const, normalize_axis, sum_to_shape
+from minigrad.ops.elementwise import add, div, erf, exp, mul, rsub, sub, tanh
+from minigrad.ops.reduce import mean, sum
+from minigrad.ops.shape import reshape
+
+
+def _stable_softmax(x, axis):
+    xp = backend.get_array_module(x)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _stable_log_softmax(x, axis):
+    xp = backend.get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted -= xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+@register("softmax", "dy/dx = y * (g - sum(g * y)) along the axis", kind="fused")
+class Softmax(Function):
+    def forward(self, x):
+        return _stable_softmax(x, self.axis)
+
+    def backward(self, grad, out):
+        return (mul(out, sub(grad, sum(mul(grad, out), axis=self.axis, keepdims=True))),)
+
+
+@register("log_softmax", "dy/dx = g - softmax(x) * sum(g) along the axis", kind="fused")
+class LogSoftmax(Function):
+    def forward(self, x):
+        return _stable_log_softmax(x, self.axis)
+
+    def backward(self, grad, out):
+        return (sub(grad, mul(exp(out), sum(grad, axis=self.axis, keepdims=True))),)
+
+
+@register("cross_entropy", "dL/dlogits = (softmax(logits) - onehot(target)) * weight",
+          kind="fused")
+class CrossEntropy(Function):
+    """Mean (or sum, or per-item) of -log softmax(logits)[target] over the last axis;
+    targets equal to ``ignore_index`` contribute nothing and are not counted."""
+
+    def forward(self, logits):
+        xp = backend.get_array_module(logits)
+        logp = _stable_log_softmax(logits, -1)
+        self.keep = self.target != self.ignore_index
+        safe = xp.where(self.keep, self.target, 0)
+        picked = xp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+        losses = xp.where(self.keep, -picked, 0).astype(logits.dtype, copy=False)
+        self.onehot_index = safe
+        self.count = int(self.keep.sum())
+        self.probs = xp.exp(logp, out=logp)
+        if self.reduction == "none":
+            return losses
+        total = losses.sum()
+        if self.reduction == "sum":
+            return total
+        return total / max(self.count, 1) if self.count else total * xp.nan
+
+    def backward(self, grad, out):
+        x = out._inputs[0]
+        xp = x.xp
+        probs = softmax(x, -1) if is_grad_enabled() else const(self.probs)
+        onehot = xp.zeros(x.shape, dtype=x.dtype)
+        xp.put_along_axis(onehot, self.onehot_index[..., None], 1, axis=-1)
+        weight = self.keep.astype(x.dtype)
+        if self.reduction == "mean":
+            weight /= max(self.count, 1)
+        if self.reduction == "none":
+            scale = mul(grad, const(weight))
+        else:
+            scale = mul(reshape(grad, (1,) * (x.ndim - 1)), const(weight))
+        return (mul(sub(probs, const(onehot)), reshape(scale, scale.shape + (1,))),)
+
+
+@register("layer_norm",
+          "y = (x - mu) * rstd * w + b; dx = rstd * (gh - mean(gh) - xh * mean(gh * xh)), "
+          "gh = g * w, xh = (x - mu) * rstd; dw = sum(g * xh), db = sum(g)", kind="fused")
+class LayerNorm(Function):
+    def forward(self, x, w, b):
+        xp = backend.get_array_module(x)
+        mu = x.mean(axis=self.axes, keepdims=True)
+        xc = x - mu
+        var = (xc * xc).mean(axis=self.axes, keepdims=True)
+        self.rstd = 1.0 / xp.sqrt(var + self.eps)
+        self.xhat = xc * self.rstd
+        return self.xhat * w + b
+
+    def backward(self, grad, out):
+        x, w, b = out._inputs
+        if is_grad_enabled():
+            xhat, rstd = _normalize(x, self.axes, self.eps)
+        else:
+            xhat, rstd = const(self.xhat), const(self.rstd)
+        gh = mul(grad, w)
+        gx = mul(rstd, sub(sub(gh, mean(gh, axis=self.axes, keepdims=True)),
+                           mul(xhat, mean(mul(gh, xhat), axis=self.axes, keepdims=True))))
+        gw = sum_to_shape(mul(grad, xhat), w.shape) if w.requires_grad else None
+        gb = sum_to_shape(grad, b.shape) if b.requires_grad else None
+        return gx, gw, gb
+
+
+def _normalize(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) and 1/sqrt(var + eps), composed from primitive ops."""
+    from minigrad.ops.elementwise import sqrt
+    xc = sub(x, mean(x, axis=axes, keepdims=True))
+    rstd = div(1.0, sqrt(add(mean(mul(xc, xc), axis=axes, keepdims=True), eps)))
+    return mul(xc, rstd), rstd
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+@register("gelu", "d/dx x Phi(x) = Phi(x) + x phi(x) (exact, erf)", kind="fused")
+class GELU(Function):
+    def forward(self, x):
+        return 0.5 * x * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
+
+    def backward(self, grad, out):
+        x = out._inputs[0]
+        cdf = mul(add(erf(mul(x, 1.0 / math.sqrt(2.0))), 1.0), 0.5)
+        pdf = mul(exp(mul(mul(x, x), -0.5)), 1.0 / math.sqrt(2.0 * math.pi))
+        return (mul(grad, add(cdf, mul(x, pdf))),)
+
+
+@register("gelu_tanh", "y = x/2 (1 + tanh u), u = c (x + 0.044715 x^3); "
+          "dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)", kind="fused")
+class GELUTanh(Function):
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + xp.tanh(u))
+
+    def backward(self, grad, out):
+        x = out._inputs[0]
+        x2 = mul(x, x)
+        t = tanh(mul(add(x, mul(mul(x2, x), 0.044715)), _SQRT_2_OVER_PI))
+        du = mul(add(mul(x2, 3 * 0.044715), 1.0), _SQRT_2_OVER_PI)
+        d = add(mul(add(t, 1.0), 0.5), mul(mul(mul(x, 0.5), rsub(mul(t, t), 1.0)), du))
+        return (mul(grad, d),)
+
+
+# ---------------------------------------------------------------- public functions
+
+def _float(x, op):
+    if not backend.is_floating(x.dtype):
+        raise TypeError(f"{op}: expected a float tensor, got dtype {x.dtype}")
+
+
+def softmax(x, axis=-1):
+    _float(x, "softmax")
+    return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, "softmax"))
+
+
+def log_softmax(x, axis=-1):
+    _float(x, "log_softmax")
+    return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, "log_softmax"))
+
+
+def cross_entropy(logits, target, ignore_index=-100, reduction="mean"):
+    """Cross-entropy of ``logits`` against integer class ``target``.
+
+    Shapes: logits (N, C) with target (N,), or logits (..., C) with target (...) (the
+    class dimension last, the shape language models produce), or PyTorch's
+    (N, C, d1, ...) with target (N, d1, ...)."""
+    from minigrad.ops.shape import permute
+    from minigrad.tensor import Tensor
+    _float(logits, "cross_entropy")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = target.data if isinstance(target, Tensor) else logits.xp.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}")
+    if tuple(t.shape) != logits.shape[:-1]:
+        if logits.ndim > 2 and tuple(t.shape) == logits.shape[:1] + logits.shape[2:]:
+            logits = permute(logits, (0,) + tuple(range(2, logits.ndim)) + (1,))
+        else:
+            raise ValueError(f"cross_entropy: logits {logits.shape} need target of shape "
+                             f"{logits.shape[:-1]}, got {tuple(t.shape)}")
+    n_classes = logits.shape[-1]
+    valid = t[t != ignore_index]
+    if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= n_classes):
+        bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
+        raise IndexError(f"cross_entropy: target {bad} is out of range for {n_classes} classes")
+    return CrossEntropy.apply(logits, target=t.astype(logits.xp.int64, copy=False),
+                              ignore_index=ignore_index, reduction=reduction)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last ``len(normalized_shape)`` dimensions, then scale and shift."""
+    from minigrad.ops.base import const as constant
+    _float(x, "layer_norm")
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: input {x.shape} does not end with normalized_shape {shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != shape:
+            raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected {shape}")
+    weight = weight if weight is not None else constant(x.xp.ones(shape, x.dtype))
+    bias = bias if bias is not None else constant(x.xp.zeros(shape, x.dtype))
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    return LayerNorm.apply(x, weight, bias, axes=axes, eps=float(eps))
+
+
+def gelu(x, approximate="none"):
+    """GELU: exact x Phi(x) (``approximate='none'``) or the tanh approximation ('tanh')."""
+    _float(x, "gelu")
+    if approximate == "none":
+        return GELU.apply(x)
+    if approximate == "tanh":
+        return GELUTanh.apply(x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+@register("embedding", "composite: weight[ids]; the gradient of each row is the sum of the "
+          "output gradients of the positions that looked it up", kind="composite")
+def embedding(ids, weight, padding_idx=None):
+    """Rows of ``weight`` (num_embeddings, dim) looked up by integer ``ids`` of any shape."""
+    from minigrad.ops.shape import getitem, where
+    from minigrad.tensor import Tensor
+    idx = ids.data if isinstance(ids, Tensor) else weight.xp.asarray(ids)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be integers, got dtype {idx.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got {weight.shape}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= weight.shape[0]):
+        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        raise IndexError(f"embedding: id {bad} is out of range for a table of "
+                         f"{weight.shape[0]} rows")
+    out = getitem(weight, idx)
+    if padding_idx is not None:
+        # The padding row receives no gradient (PyTorch's padding_idx).
+        out = where((idx == padding_idx)[..., None], out.detach(), out)
+    return out
+
+
+@register("dropout", "composite: x * mask / (1 - p), mask ~ Bernoulli(1 - p)", kind="composite")
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return mul(x, 0.0)
+    keep = backend.generator(x.xp).random(x.shape) >= p
+    return mul(x, const((keep / (1.0 - p)).astype(x.dtype)))

@@ -1,0 +1,1 @@
+"""Language models built on minigrad, with their data pipeline (data.py)."""

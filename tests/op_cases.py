@@ -1,0 +1,89 @@
+"""One gradient-check case per registered op: how to call it and on what inputs.
+
+``tests/test_ops.py`` proves that every name in ``minigrad.REGISTRY`` has a case here, runs
+gradcheck and gradgradcheck on each, and compares with PyTorch where it is installed.
+Inputs are float64 and small; they stay away from kinks (relu at 0, ties in max)."""
+import numpy as np
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import ops
+
+RNG = np.random.default_rng(1234)
+
+
+def t(*shape, low=None, positive=False, requires_grad=True, spread=False):
+    """A float64 leaf. ``positive``: values in [0.5, 2] (log, sqrt, pow); ``spread``:
+    distinct values away from 0 (relu, abs, max)."""
+    if positive:
+        data = RNG.uniform(0.5, 2.0, shape)
+    elif spread:
+        n = int(np.prod(shape))
+        data = (RNG.permutation(n) - n / 2 + 0.5).reshape(shape) * 0.3 + 0.05
+    else:
+        data = RNG.standard_normal(shape)
+    return mg.tensor(data, dtype=mg.float64, requires_grad=requires_grad)
+
+
+IDS = mg.tensor([[0, 2, 1], [3, 2, 2]])
+TARGET = mg.tensor([1, 0, 4, 2])
+COND = np.array([[True, False, True], [False, False, True]])
+
+# name -> (function, inputs maker[, gradcheck options]). Functions take the tensors positionally.
+CASES = {
+    "add": (lambda a, b: a + b, lambda: [t(2, 3), t(3)]),
+    "sub": (lambda a, b: a - b, lambda: [t(2, 1), t(2, 3)]),
+    "mul": (lambda a, b: a * b, lambda: [t(2, 3), t(1, 3)]),
+    "div": (lambda a, b: a / b, lambda: [t(2, 3), t(2, 3, positive=True)]),
+    "neg": (lambda a: -a, lambda: [t(2, 3)]),
+    "pow_scalar": (lambda a: a ** 3 + a ** 2 + a ** -0.5, lambda: [t(2, 3, positive=True)]),
+    "pow": (lambda a, b: a ** b, lambda: [t(2, 3, positive=True), t(3)]),
+    "exp": (lambda a: a.exp(), lambda: [t(2, 3)]),
+    "log": (lambda a: a.log(), lambda: [t(2, 3, positive=True)]),
+    "sqrt": (lambda a: a.sqrt(), lambda: [t(2, 3, positive=True)]),
+    "abs": (lambda a: a.abs(), lambda: [t(2, 3, spread=True)]),
+    "tanh": (lambda a: a.tanh(), lambda: [t(2, 3)]),
+    "sigmoid": (lambda a: a.sigmoid(), lambda: [t(2, 3)]),
+    "relu": (lambda a: a.relu(), lambda: [t(2, 3, spread=True)]),
+    "erf": (lambda a: mg.erf(a), lambda: [t(2, 3)]),
+    "sin": (lambda a: a.sin(), lambda: [t(2, 3)]),
+    "cos": (lambda a: a.cos(), lambda: [t(2, 3)]),
+    "clamp": (lambda a: a.clamp(-0.5, 0.6), lambda: [t(2, 3, spread=True)]),
+    "maximum": (lambda a, b: mg.maximum(a, b), lambda: [t(2, 3, spread=True), t(3, spread=True) + 0.01]),
+    "minimum": (lambda a, b: mg.minimum(a, b), lambda: [t(2, 3, spread=True), t(3, spread=True) + 0.01]),
+    # float32 in the middle: finite differences need a large step and loose tolerances.
+    "astype": (lambda a: (a.float() * 2).double(), lambda: [t(2, 3)],
+               {"eps": 1e-2, "atol": 1e-4, "rtol": 1e-4}),
+    "to_device": (lambda a: a.to("cpu") * 1.0 + ops.to_device(a, "cpu"), lambda: [t(2, 3)]),
+    "clone": (lambda a: a.clone() * a, lambda: [t(2, 3)]),
+    "sum": (lambda a: a.sum((0, 2)) + a.sum(), lambda: [t(2, 3, 2)]),
+    "mean": (lambda a: a.mean(1, keepdim=True), lambda: [t(2, 3)]),
+    "max": (lambda a: a.max(1).values + a.max(), lambda: [t(2, 3, spread=True)]),
+    "min": (lambda a: a.min(0).values, lambda: [t(2, 3, spread=True)]),
+    "logsumexp": (lambda a: a.logsumexp(-1), lambda: [t(2, 3)]),
+    "var": (lambda a: a.var(1) + a.var(correction=0), lambda: [t(2, 3)]),
+    "reshape": (lambda a: a.reshape(3, 2) * mg.tensor([1.0, 2.0], dtype=mg.float64), lambda: [t(2, 3)]),
+    "permute": (lambda a: a.permute(2, 0, 1), lambda: [t(2, 3, 2)]),
+    "expand": (lambda a: a.expand(2, 3, 2), lambda: [t(3, 1)]),
+    "getitem": (lambda a: a[[0, 0, 1], 1:] + a[..., ::2][:1, 0, None], lambda: [t(2, 3)]),
+    "index_add_into": (lambda g: ops.index_add_into(g, (4, 3), np.array([0, 2, 0])),
+                       lambda: [t(3, 3)]),
+    "concat": (lambda a, b: mg.cat([a, b, a], dim=1), lambda: [t(2, 3), t(2, 1)]),
+    "where": (lambda a, b: mg.where(COND, a, b), lambda: [t(2, 3), t(3)]),
+    "matmul": (lambda a, b: a @ b, lambda: [t(2, 3, 4), t(4, 2)]),
+    "softmax": (lambda a: a.softmax(-1) * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64),
+                lambda: [t(2, 3)]),
+    "log_softmax": (lambda a: a.log_softmax(0), lambda: [t(2, 3)]),
+    "cross_entropy": (lambda a: F.cross_entropy(a, TARGET), lambda: [t(4, 5)]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, 4, w, b), lambda: [t(2, 3, 4), t(4), t(4)]),
+    "gelu": (lambda a: F.gelu(a), lambda: [t(2, 3)]),
+    "gelu_tanh": (lambda a: F.gelu(a, approximate="tanh"), lambda: [t(2, 3)]),
+    "embedding": (lambda w: F.embedding(IDS, w), lambda: [t(4, 3)]),
+    "dropout": (lambda a: _seeded(lambda: F.dropout(a, 0.4)), lambda: [t(3, 4)]),
+}
+
+
+def _seeded(fn):
+    """The same dropout mask at every call, so finite differences see one function."""
+    mg.manual_seed(7)
+    return fn()

@@ -1,0 +1,94 @@
+"""Each fused op against the same formula composed from primitive ops (its reference)."""
+import math
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.ops.fused import _normalize
+
+
+def _compare(fused, composed, *shapes, rtol=1e-10):
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    a = [mg.tensor(x, dtype=mg.float64, requires_grad=True) for x in arrays]
+    b = [mg.tensor(x, dtype=mg.float64, requires_grad=True) for x in arrays]
+    out_a, out_b = fused(*a), composed(*b)
+    np.testing.assert_allclose(out_a.numpy(), out_b.numpy(), rtol=rtol, atol=1e-12)
+    g = mg.tensor(rng.standard_normal(out_a.shape), dtype=mg.float64)
+    out_a.backward(g)
+    out_b.backward(g)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=rtol, atol=1e-12)
+
+
+def test_softmax_matches_composed():
+    _compare(lambda x: x.softmax(-1), lambda x: (x - x.max(-1, keepdim=True).values).exp() /
+             (x - x.max(-1, keepdim=True).values).exp().sum(-1, keepdim=True), (3, 5))
+
+
+def test_log_softmax_matches_composed():
+    _compare(lambda x: x.log_softmax(-1), lambda x: x - x.logsumexp(-1, keepdim=True), (3, 5))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_composed(reduction):
+    target = mg.tensor([[1, -100, 3], [0, 2, 2]])
+
+    def composed(x):
+        keep = (target != -100).numpy()
+        picked = x.log_softmax(-1)[np.arange(2)[:, None], np.arange(3)[None], np.where(keep, target.numpy(), 0)]
+        losses = -picked * mg.tensor(keep.astype(np.float64))
+        return {"mean": losses.sum() / keep.sum(), "sum": losses.sum(), "none": losses}[reduction]
+
+    _compare(lambda x: F.cross_entropy(x, target, reduction=reduction), composed, (2, 3, 4))
+
+
+def test_cross_entropy_accepts_pytorch_class_dim():
+    x = mg.randn(2, 4, 3, dtype=mg.float64)
+    target = mg.tensor([[0, 1, 3], [2, 2, 1]])
+    a = F.cross_entropy(x, target).item()
+    b = F.cross_entropy(x.permute(0, 2, 1), target).item()
+    assert math.isclose(a, b, rel_tol=1e-12)
+
+
+def test_layer_norm_matches_composed():
+    def composed(x, w, b):
+        xhat, _ = _normalize(x, (2,), 1e-5)
+        return xhat * w + b
+    _compare(lambda x, w, b: F.layer_norm(x, 6, w, b), composed, (2, 3, 6), (6,), (6,))
+
+
+def test_gelu_matches_composed():
+    _compare(lambda x: F.gelu(x), lambda x: x * 0.5 * (1 + mg.erf(x / math.sqrt(2))), (4, 5))
+    c = math.sqrt(2 / math.pi)
+    _compare(lambda x: F.gelu(x, approximate="tanh"),
+             lambda x: 0.5 * x * (1 + (c * (x + 0.044715 * x ** 3)).tanh()), (4, 5))
+
+
+def test_embedding_repeated_ids_add_up():
+    w = mg.randn(5, 3, dtype=mg.float64, requires_grad=True)
+    ids = mg.tensor([[1, 1, 4], [1, 0, 4]])
+    F.embedding(ids, w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy()[:, 0], [1, 3, 0, 0, 2])
+
+
+def test_embedding_padding_row_gets_no_gradient():
+    w = mg.randn(5, 3, dtype=mg.float64, requires_grad=True)
+    F.embedding(mg.tensor([0, 2, 0]), w, padding_idx=0).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy()[0], 0)
+
+
+def test_dropout_keeps_expectation_and_is_identity_in_eval():
+    x = mg.ones(100_000)
+    y = F.dropout(x, 0.3)
+    assert abs(y.mean().item() - 1.0) < 0.02
+    assert abs((y.numpy() == 0).mean() - 0.3) < 0.01
+    assert F.dropout(x, 0.3, training=False) is x
+
+
+def test_softmax_is_stable_for_large_logits():
+    x = mg.tensor([[1000.0, 1000.0, -1000.0]])
+    np.testing.assert_allclose(x.softmax(-1).numpy(), [[0.5, 0.5, 0.0]])
+    assert np.isfinite(F.cross_entropy(x, mg.tensor([2])).item())

@@ -1,0 +1,148 @@
+"""Every registered op: gradient checked against finite differences (first and second
+order), and compared with PyTorch where it is installed."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigrad as mg
+from minigrad import REGISTRY
+from op_cases import CASES
+
+
+def test_every_registered_op_has_a_gradcheck_case():
+    missing = sorted(set(REGISTRY) - set(CASES))
+    unknown = sorted(set(CASES) - set(REGISTRY))
+    assert not missing, f"ops without a gradient-check case in tests/op_cases.py: {missing}"
+    assert not unknown, f"cases for ops that are not registered: {unknown}"
+
+
+def test_every_op_documents_its_derivative():
+    for name, info in REGISTRY.items():
+        assert info.derivative and info.kind in ("primitive", "fused", "composite"), name
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradcheck(name):
+    fn, make, *options = CASES[name]
+    assert mg.gradcheck(fn, make(), **(options[0] if options else {}))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradgradcheck(name):
+    fn, make, *options = CASES[name]
+    assert mg.gradgradcheck(fn, make(), **(options[0] if options else {}))
+
+
+# ---------------------------------------------------------------- broadcasting
+
+def _broadcastable_pair():
+    return hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+
+
+BINARY = {"add": (lambda a, b: a + b, np.add), "sub": (lambda a, b: a - b, np.subtract),
+          "mul": (lambda a, b: a * b, np.multiply), "div": (lambda a, b: a / b, np.divide)}
+
+
+@given(shapes=_broadcastable_pair(), op=st.sampled_from(sorted(BINARY)), data=st.data())
+def test_binary_ops_broadcast_like_numpy(shapes, op, data):
+    sa, sb = shapes.input_shapes
+    a_np = data.draw(hnp.arrays(np.float64, sa, elements=st.floats(0.5, 2.0)))
+    b_np = data.draw(hnp.arrays(np.float64, sb, elements=st.floats(0.5, 2.0)))
+    fn, ref = BINARY[op]
+    a = mg.tensor(a_np, requires_grad=True)
+    b = mg.tensor(b_np, requires_grad=True)
+    out = fn(a, b)
+    np.testing.assert_allclose(out.numpy(), ref(a_np, b_np))
+    out.sum().backward()
+    assert a.grad.shape == sa and b.grad.shape == sb
+    assert mg.gradcheck(fn, (a.detach().requires_grad_(), b.detach().requires_grad_()))
+
+
+@given(shapes=hnp.mutually_broadcastable_shapes(min_dims=0, max_dims=2,
+                                                max_side=3, signature="(m,k),(k,n)->(m,n)"))
+def test_matmul_batched_broadcast(shapes):
+    sa, sb = shapes.input_shapes
+    rng = np.random.default_rng(0)
+    a = mg.tensor(rng.standard_normal(sa), dtype=mg.float64, requires_grad=True)
+    b = mg.tensor(rng.standard_normal(sb), dtype=mg.float64, requires_grad=True)
+    np.testing.assert_allclose((a @ b).numpy(), a.numpy() @ b.numpy(), atol=1e-12)
+    assert mg.gradcheck(lambda a, b: a @ b, (a, b))
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 2, 3), (3,))])
+def test_matmul_vectors(sa, sb):
+    a = mg.randn(*sa, dtype=mg.float64, requires_grad=True)
+    b = mg.randn(*sb, dtype=mg.float64, requires_grad=True)
+    np.testing.assert_allclose((a @ b).numpy(), a.numpy() @ b.numpy())
+    assert mg.gradcheck(lambda a, b: a @ b, (a, b))
+
+
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), data=st.data())
+def test_reductions_over_any_axes(shape, data):
+    axes = data.draw(st.lists(st.integers(0, len(shape) - 1), unique=True, max_size=len(shape)))
+    keep = data.draw(st.booleans())
+    x = mg.randn(*shape, dtype=mg.float64, requires_grad=True)
+    for name in ("sum", "mean"):
+        out = getattr(x, name)(tuple(axes) or None, keep)
+        np.testing.assert_allclose(out.numpy(), getattr(np, name)(x.numpy(), tuple(axes) or None,
+                                                                  keepdims=keep))
+    assert mg.gradcheck(lambda x: x.mean(tuple(axes) or None, keep), (x,))
+
+
+def test_max_splits_ties_evenly():
+    x = mg.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0, 0.5, 0.5, 0])
+
+
+def test_float32_stays_float32():
+    x = mg.randn(3, requires_grad=True)
+    y = (x * 2.0 + 1).exp().sum()
+    assert x.dtype == y.dtype == mg.float32
+    y.backward()
+    assert x.grad.dtype == mg.float32
+
+
+# ---------------------------------------------------------------- PyTorch oracle
+
+def _torch_pairs():
+    import torch
+    import torch.nn.functional as TF
+    tgt = torch.tensor([1, 0, 4, 2])
+    return {
+        "softmax": (lambda a: a.softmax(-1), lambda a: a.softmax(-1), [(2, 5)]),
+        "log_softmax": (lambda a: a.log_softmax(0), lambda a: a.log_softmax(0), [(3, 4)]),
+        "cross_entropy": (lambda a: mg.functional.cross_entropy(a, mg.tensor([1, 0, 4, 2])),
+                          lambda a: TF.cross_entropy(a, tgt), [(4, 5)]),
+        "layer_norm": (lambda x, w, b: mg.functional.layer_norm(x, 4, w, b),
+                       lambda x, w, b: TF.layer_norm(x, (4,), w, b), [(2, 3, 4), (4,), (4,)]),
+        "gelu": (lambda a: mg.functional.gelu(a), lambda a: TF.gelu(a), [(3, 4)]),
+        "gelu_tanh": (lambda a: mg.functional.gelu(a, approximate="tanh"),
+                      lambda a: TF.gelu(a, approximate="tanh"), [(3, 4)]),
+        "matmul": (lambda a, b: a @ b, lambda a, b: a @ b, [(2, 3, 4), (4, 5)]),
+        "var": (lambda a: a.var(1), lambda a: a.var(1), [(3, 4)]),
+        "logsumexp": (lambda a: a.logsumexp(-1), lambda a: a.logsumexp(-1), [(3, 4)]),
+        "sigmoid": (lambda a: a.sigmoid(), lambda a: a.sigmoid(), [(3, 4)]),
+        "erf": (lambda a: mg.erf(a), lambda a: torch.erf(a), [(3, 4)]),
+    }
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu",
+                                  "gelu_tanh", "matmul", "var", "logsumexp", "sigmoid", "erf"])
+def test_matches_pytorch(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs, shapes = _torch_pairs()[name]
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    xs = [mg.tensor(a, dtype=mg.float64, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    out, ref = ours(*xs), theirs(*ts)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(ref.shape)
+    out.backward(mg.tensor(g, dtype=mg.float64))
+    ref.backward(torch.tensor(g))
+    for x, tx in zip(xs, ts):
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
