@@ -92,3 +92,11 @@ def test_softmax_is_stable_for_large_logits():
     x = mg.tensor([[1000.0, 1000.0, -1000.0]])
     np.testing.assert_allclose(x.softmax(-1).numpy(), [[0.5, 0.5, 0.0]])
     assert np.isfinite(F.cross_entropy(x, mg.tensor([2])).item())
+
+
+def test_backward_twice_through_one_graph_gives_the_same_gradient():
+    x = mg.randn(3, 5, dtype=mg.float64, requires_grad=True)
+    loss = F.cross_entropy(F.layer_norm(F.gelu(x), 5).softmax(-1), mg.tensor([0, 4, 2]))
+    (g1,) = mg.grad(loss, [x])
+    (g2,) = mg.grad(loss, [x])
+    np.testing.assert_allclose(g1.numpy(), g2.numpy())

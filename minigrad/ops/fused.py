@@ -33,6 +33,9 @@ class Softmax(Function):
         return _stable_softmax(x, self.axis)
 
     def backward(self, grad, out):
+        if not is_grad_enabled():  # first order: plain array math, no graph
+            y, g = out.data, grad.data
+            return (const(y * (g - (g * y).sum(axis=self.axis, keepdims=True))),)
         return (mul(out, sub(grad, sum(mul(grad, out), axis=self.axis, keepdims=True))),)
 
 
@@ -42,6 +45,9 @@ class LogSoftmax(Function):
         return _stable_log_softmax(x, self.axis)
 
     def backward(self, grad, out):
+        if not is_grad_enabled():
+            xp, g = grad.xp, grad.data
+            return (const(g - xp.exp(out.data) * g.sum(axis=self.axis, keepdims=True)),)
         return (sub(grad, mul(exp(out), sum(grad, axis=self.axis, keepdims=True))),)
 
 
@@ -71,17 +77,26 @@ class CrossEntropy(Function):
     def backward(self, grad, out):
         x = out._inputs[0]
         xp = x.xp
-        probs = softmax(x, -1) if is_grad_enabled() else const(self.probs)
-        onehot = xp.zeros(x.shape, dtype=x.dtype)
-        xp.put_along_axis(onehot, self.onehot_index[..., None], 1, axis=-1)
         weight = self.keep.astype(x.dtype)
         if self.reduction == "mean":
             weight /= max(self.count, 1)
-        if self.reduction == "none":
-            scale = mul(grad, const(weight))
-        else:
-            scale = mul(reshape(grad, (1,) * (x.ndim - 1)), const(weight))
-        return (mul(sub(probs, const(onehot)), reshape(scale, scale.shape + (1,))),)
+        scale = grad.data * weight  # dL/dloss_i for every position
+        if not is_grad_enabled():
+            # (softmax - onehot) * scale, built in place in the saved probabilities; a
+            # second backward through the same graph recomputes them.
+            d, self.probs = self.probs, None
+            if d is None:
+                d = _stable_softmax(x.data, -1)
+            xp.put_along_axis(d, self.onehot_index[..., None],
+                              xp.take_along_axis(d, self.onehot_index[..., None], axis=-1) - 1,
+                              axis=-1)
+            d *= scale[..., None]
+            return (const(d),)
+        onehot = xp.zeros(x.shape, dtype=x.dtype)
+        xp.put_along_axis(onehot, self.onehot_index[..., None], 1, axis=-1)
+        scale = mul(grad if self.reduction == "none" else reshape(grad, (1,) * (x.ndim - 1)),
+                    const(weight))
+        return (mul(sub(softmax(x, -1), const(onehot)), reshape(scale, scale.shape + (1,))),)
 
 
 @register("layer_norm",
@@ -99,16 +114,27 @@ class LayerNorm(Function):
 
     def backward(self, grad, out):
         x, w, b = out._inputs
-        if is_grad_enabled():
-            xhat, rstd = _normalize(x, self.axes, self.eps)
-        else:
-            xhat, rstd = const(self.xhat), const(self.rstd)
+        if not is_grad_enabled():
+            return self._backward_arrays(grad.data, w, b)
+        xhat, rstd = _normalize(x, self.axes, self.eps)
         gh = mul(grad, w)
         gx = mul(rstd, sub(sub(gh, mean(gh, axis=self.axes, keepdims=True)),
                            mul(xhat, mean(mul(gh, xhat), axis=self.axes, keepdims=True))))
         gw = sum_to_shape(mul(grad, xhat), w.shape) if w.requires_grad else None
         gb = sum_to_shape(grad, b.shape) if b.requires_grad else None
         return gx, gw, gb
+
+    def _backward_arrays(self, g, w, b):
+        xhat, axes = self.xhat, self.axes
+        lead = tuple(range(g.ndim - len(axes)))
+        gw = const((g * xhat).sum(axis=lead)) if w.requires_grad else None
+        gb = const(g.sum(axis=lead)) if b.requires_grad else None
+        gh = g * w.data
+        gx = gh - gh.mean(axis=axes, keepdims=True)
+        gh *= xhat
+        gx -= xhat * gh.mean(axis=axes, keepdims=True)
+        gx *= self.rstd
+        return const(gx), gw, gb
 
 
 def _normalize(x, axes, eps):
@@ -125,10 +151,18 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 @register("gelu", "d/dx x Phi(x) = Phi(x) + x phi(x) (exact, erf)", kind="fused")
 class GELU(Function):
     def forward(self, x):
-        return 0.5 * x * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
+        self.cdf = 0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
+        return x * self.cdf
 
     def backward(self, grad, out):
         x = out._inputs[0]
+        if not is_grad_enabled():
+            xa = x.data
+            pdf = x.xp.exp(-0.5 * xa * xa)
+            pdf *= xa * (1.0 / math.sqrt(2.0 * math.pi))
+            pdf += self.cdf
+            pdf *= grad.data
+            return (const(pdf),)
         cdf = mul(add(erf(mul(x, 1.0 / math.sqrt(2.0))), 1.0), 0.5)
         pdf = mul(exp(mul(mul(x, x), -0.5)), 1.0 / math.sqrt(2.0 * math.pi))
         return (mul(grad, add(cdf, mul(x, pdf))),)
@@ -140,10 +174,16 @@ class GELUTanh(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        return 0.5 * x * (1.0 + xp.tanh(u))
+        self.t = xp.tanh(u)
+        return 0.5 * x * (1.0 + self.t)
 
     def backward(self, grad, out):
         x = out._inputs[0]
+        if not is_grad_enabled():
+            xa, t = x.data, self.t
+            du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * xa * xa)
+            d = 0.5 * (1.0 + t) + 0.5 * xa * (1.0 - t * t) * du
+            return (const(grad.data * d),)
         x2 = mul(x, x)
         t = tanh(mul(add(x, mul(mul(x2, x), 0.044715)), _SQRT_2_OVER_PI))
         du = mul(add(mul(x2, 3 * 0.044715), 1.0), _SQRT_2_OVER_PI)
