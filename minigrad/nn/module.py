@@ -339,7 +339,7 @@ class ModuleList(Module):
     def __getitem__(self, index):
         items = list(self._modules.values())
         if isinstance(index, slice):
-            return type(self)(items[index])
+            return ModuleList(items[index])
         return items[index]
 
     def __len__(self):
@@ -354,6 +354,11 @@ class Sequential(ModuleList):
 
     def __init__(self, *modules):
         super().__init__(modules)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(*list(self)[index])
+        return super().__getitem__(index)
 
     def forward(self, x):
         for module in self:
