@@ -53,13 +53,13 @@ def gpt_param_count(vocab_size, block_size, n_layer, n_embd, bias=True, tie_weig
 
     With C = n_embd, V = vocab_size, T = block_size, L = n_layer:
         embeddings   V*C (token) + T*C (position)
-        per block    12*C^2 weights; with bias: + 13*C (q,k,v 3C, attention output C, fc 4C,
-                     fc out C, two LayerNorm biases 2C); LayerNorm weights 2*C always
+        per block    12*C^2 matmul weights + 2*C LayerNorm weights; with bias + 11*C
+                     (q,k,v 3C, attention output C, fc 4C, fc out C, two LayerNorms 2C)
         final LN     C weight (+ C bias)
         head         C*V weight unless tied to the token embedding (+ V bias with bias)
     """
     c, v = n_embd, vocab_size
-    per_block = 12 * c * c + 2 * c + (13 * c if bias else 0)
+    per_block = 12 * c * c + 2 * c + (11 * c if bias else 0)
     total = v * c + block_size * c + n_layer * per_block
     total += c + (c if bias else 0)
     if not tie_weights:

@@ -264,7 +264,8 @@ def run_op(args, torch):
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m benchmarks.torch_worker",
                                      description="PyTorch benchmark worker (JSON lines).")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=int, default=2, metavar="N",
+                        help="torch.set_num_threads (default 2)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ts = sub.add_parser("train-step", help="time full training steps of a preset")
@@ -276,7 +277,7 @@ def build_parser():
     ts.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a preset field (repeatable)")
     ts.add_argument("--seed", type=int, default=1337)
-    ts.add_argument("--threads", type=int, default=None, dest="sub_threads",
+    ts.add_argument("--threads", type=int, default=None, dest="sub_threads", metavar="N",
                     help="torch threads (default 2)")
 
     op = sub.add_parser("op", help="time one operation")
@@ -287,7 +288,7 @@ def build_parser():
     op.add_argument("--warmup", type=int, default=3, help="untimed calls first")
     op.add_argument("--number", type=int, default=None, help="calls per sample (default: auto)")
     op.add_argument("--no-grad", action="store_true", help="fwd under torch.no_grad()")
-    op.add_argument("--threads", type=int, default=None, dest="sub_threads",
+    op.add_argument("--threads", type=int, default=None, dest="sub_threads", metavar="N",
                     help="torch threads (default 2)")
     return parser
 

@@ -98,22 +98,27 @@ def _position(flat_index, shape):
 
 def _report(fn, inputs, diff, k, col, analytic, numeric, atol, rtol, eps):
     j = diff[col]
-    bad = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-    row, e = np.unravel_index(np.argmax(bad), bad.shape)
+    excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
     out_shape = _float_outputs(fn, inputs)[k].shape
     in_shape = inputs[j].shape
-    msg = (f"gradcheck: Jacobian mismatch for output {k} (shape {out_shape}) with respect to "
-           f"input {j} (shape {in_shape}).\n"
-           f"  {int((bad > 0).sum())} of {bad.size} entries differ; worst at output element "
-           f"{_position(row, out_shape)}, input element {_position(e, in_shape)}:\n"
-           f"  analytic (backward) {analytic[row, e]:.10g} vs numeric {numeric[row, e]:.10g} "
-           f"(|difference| {abs(analytic[row, e] - numeric[row, e]):.3g} > atol {atol} + "
-           f"rtol {rtol} * |numeric|)")
+    lines = [f"gradcheck: Jacobian mismatch for output {k} (shape {out_shape}) with respect to "
+             f"input {j} (shape {in_shape}): {int((excess > 0).sum())} of {excess.size} entries "
+             f"differ by more than atol {atol} + rtol {rtol} * |numeric| (eps {eps}).",
+             "  output element, input element: analytic (backward) vs numeric, relative error"]
+    worst = np.argsort(excess, axis=None)[::-1][:3]
+    for flat in worst:
+        row, e = np.unravel_index(flat, excess.shape)
+        if excess[row, e] <= 0:
+            break
+        a, n = analytic[row, e], numeric[row, e]
+        lines.append(f"  {_position(row, out_shape)}, {_position(e, in_shape)}: {a:.10g} vs "
+                     f"{n:.10g}, {abs(a - n) / max(abs(n), 1e-12):.3g}")
+    row, e = np.unravel_index(worst[0], excess.shape)
     if _one_sided_disagree(fn, inputs, j, e, k, row, eps, atol):
-        msg += ("\n  note: left and right differences disagree there: the input sits on a "
-                "point where the function is not differentiable; move the test input away "
-                "from it")
-    return msg
+        lines.append("  note: left and right differences disagree at the worst entry: the input "
+                     "sits on a point where the function is not differentiable; move the test "
+                     "input away from it")
+    return "\n".join(lines)
 
 
 def _check_not_mutated(fn, inputs):
@@ -125,14 +130,21 @@ def _check_not_mutated(fn, inputs):
                                  "finite differences need a function without side effects")
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True):
+def _inputs_tuple(inputs):
+    """``gradcheck(fn, x, y)`` and ``gradcheck(fn, (x, y))`` both work."""
+    if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
+        return tuple(inputs[0])
+    return tuple(inputs)
+
+
+def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True):
     """Check the gradients of ``fn(*inputs)`` w.r.t. every input with ``requires_grad``.
 
     Full mode compares every Jacobian entry. ``fast=True`` compares one random
     projection v^T J u per input (one backward, two forwards), for large shapes.
     Returns True, or raises ``GradcheckError`` (or returns False with
     ``raise_exception=False``) naming the output, the input and the worst entry."""
-    inputs = _as_tuple(inputs)
+    inputs = _inputs_tuple(inputs)
     diff = _check_inputs(inputs)
     try:
         _check_not_mutated(fn, inputs)
@@ -180,10 +192,10 @@ def _fast_check(fn, inputs, diff, eps, atol, rtol):
                 "see the worst entry")
 
 
-def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True):
+def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True):
     """Check second derivatives: gradcheck of x, v -> (dfn/dx)^T v (built with
     ``create_graph=True``) with respect to x and to a random v."""
-    inputs = _as_tuple(inputs)
+    inputs = _inputs_tuple(inputs)
     diff = _check_inputs(inputs)
     n_in = len(inputs)
     with autograd.no_grad():
@@ -202,4 +214,5 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_
                               create_graph=True, allow_unused=True)
         return tuple(g if g is not None else Tensor(np.zeros(t.shape)) for g, t in zip(grads, targets))
 
-    return gradcheck(first_grads, inputs + tuple(vs), eps, atol, rtol, fast, raise_exception)
+    return gradcheck(first_grads, inputs + tuple(vs), eps=eps, atol=atol, rtol=rtol, fast=fast,
+                     raise_exception=raise_exception)

@@ -49,8 +49,9 @@ CASES = {
     "sin": (lambda a: a.sin(), lambda: [t(2, 3)]),
     "cos": (lambda a: a.cos(), lambda: [t(2, 3)]),
     "clamp": (lambda a: a.clamp(-0.5, 0.6), lambda: [t(2, 3, spread=True)]),
-    "maximum": (lambda a, b: mg.maximum(a, b), lambda: [t(2, 3, spread=True), t(3, spread=True) + 0.01]),
-    "minimum": (lambda a, b: mg.minimum(a, b), lambda: [t(2, 3, spread=True), t(3, spread=True) + 0.01]),
+    # b is shifted off the grid of a's values, so that no pair ties.
+    "maximum": (lambda a, b: mg.maximum(a, b + 0.01), lambda: [t(2, 3, spread=True), t(3, spread=True)]),
+    "minimum": (lambda a, b: mg.minimum(a, b + 0.01), lambda: [t(2, 3, spread=True), t(3, spread=True)]),
     # float32 in the middle: finite differences need a large step and loose tolerances.
     "astype": (lambda a: (a.float() * 2).double(), lambda: [t(2, 3)],
                {"eps": 1e-2, "atol": 1e-4, "rtol": 1e-4}),
@@ -87,3 +88,32 @@ def _seeded(fn):
     """The same dropout mask at every call, so finite differences see one function."""
     mg.manual_seed(7)
     return fn()
+
+
+def torch_equivalents():
+    """The same functions in PyTorch, for cases whose lambda does not run on torch tensors
+    as written. Cases missing here run their own lambda on torch tensors."""
+    import torch
+    import torch.nn.functional as TF
+    ids, target = torch.tensor(IDS.numpy()), torch.tensor(TARGET.numpy())
+    return {
+        "to_device": lambda a: a.to("cpu") * 1.0 + a.to("cpu"),
+        "erf": torch.erf,
+        "maximum": lambda a, b: torch.maximum(a, b + 0.01),
+        "minimum": lambda a, b: torch.minimum(a, b + 0.01),
+        "reshape": lambda a: a.reshape(3, 2) * torch.tensor([1.0, 2.0], dtype=torch.float64),
+        "index_add_into": lambda g: torch.zeros(4, 3, dtype=g.dtype).index_add(
+            0, torch.tensor([0, 2, 0]), g),
+        "concat": lambda a, b: torch.cat([a, b, a], dim=1),
+        "where": lambda a, b: torch.where(torch.tensor(COND), a, b),
+        "softmax": lambda a: a.softmax(-1) * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),
+        "cross_entropy": lambda a: TF.cross_entropy(a, target),
+        "layer_norm": lambda x, w, b: TF.layer_norm(x, (4,), w, b),
+        "gelu": TF.gelu,
+        "gelu_tanh": lambda a: TF.gelu(a, approximate="tanh"),
+        "embedding": lambda w: TF.embedding(ids, w),
+    }
+
+
+#: Ops whose result depends on our own random numbers, so PyTorch cannot reproduce it.
+NO_TORCH_EQUIVALENT = {"dropout"}
