@@ -178,3 +178,21 @@ def scatter_add(target, index, values):
         import cupyx
         cupyx.scatter_add(target, index, values)
     return target
+
+
+def add_rows(table, ids, rows):
+    """table[ids] += rows for a 2-D table and integer ids of any shape (the embedding
+    gradient). On NumPy, sorting the ids and summing each run with ``reduceat`` is much
+    faster than ``add.at``; CuPy's ``scatter_add`` is already a fast atomic kernel."""
+    xp = get_array_module(table)
+    flat = ids.reshape(-1)
+    rows = rows.reshape(flat.size, table.shape[1])
+    if xp is not np:
+        return scatter_add(table, flat, rows)
+    if flat.size == 0:
+        return table
+    order = np.argsort(flat, kind="stable")
+    sorted_ids = flat[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_ids[1:] != sorted_ids[:-1]]))
+    table[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)
+    return table

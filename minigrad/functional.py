@@ -27,17 +27,15 @@ def mse_loss(input, target, reduction="mean"):
 
 def nll_loss(log_probs, target, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of ``log_probs`` (..., C) at integer ``target`` (...)."""
-    from minigrad.ops.base import const
     t = target.data if hasattr(target, "data") else log_probs.xp.asarray(target)
-    keep = t != ignore_index
-    onehot = log_probs.xp.zeros(log_probs.shape, log_probs.dtype)
-    safe = log_probs.xp.where(keep, t, 0)
-    log_probs.xp.put_along_axis(onehot, safe[..., None], 1, axis=-1)
-    onehot *= keep[..., None]
-    losses = ops.neg(ops.sum(ops.mul(log_probs, const(onehot)), -1))
+    keep = (t != ignore_index).reshape(-1)
+    rows = ops.reshape(log_probs, (-1, log_probs.shape[-1]))
+    picked = rows[log_probs.xp.flatnonzero(keep), t.reshape(-1)[keep]]
     if reduction == "none":
-        return losses
-    total = ops.sum(losses)
+        # ignored positions stay 0
+        losses = ops.index_add_into(ops.neg(picked), keep.shape, log_probs.xp.flatnonzero(keep))
+        return ops.reshape(losses, t.shape)
+    total = ops.neg(ops.sum(picked))
     return total if reduction == "sum" else ops.div(total, max(int(keep.sum()), 1))
 
 

@@ -59,7 +59,7 @@ class CrossEntropy(Function):
 
     def forward(self, logits):
         xp = backend.get_array_module(logits)
-        logp = _stable_log_softmax(logits, -1)
+        logp = _stable_log_softmax(xp.ascontiguousarray(logits), -1)
         self.keep = self.target != self.ignore_index
         safe = xp.where(self.keep, self.target, 0)
         picked = xp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
@@ -87,16 +87,21 @@ class CrossEntropy(Function):
             d, self.probs = self.probs, None
             if d is None:
                 d = _stable_softmax(x.data, -1)
-            xp.put_along_axis(d, self.onehot_index[..., None],
-                              xp.take_along_axis(d, self.onehot_index[..., None], axis=-1) - 1,
-                              axis=-1)
+            _add_at_targets(d, self.onehot_index, -1.0)
             d *= scale[..., None]
             return (const(d),)
         onehot = xp.zeros(x.shape, dtype=x.dtype)
-        xp.put_along_axis(onehot, self.onehot_index[..., None], 1, axis=-1)
+        _add_at_targets(onehot, self.onehot_index, 1.0)
         scale = mul(grad if self.reduction == "none" else reshape(grad, (1,) * (x.ndim - 1)),
                     const(weight))
         return (mul(sub(softmax(x, -1), const(onehot)), reshape(scale, scale.shape + (1,))),)
+
+
+def _add_at_targets(a, target, value):
+    """a[..., target] += value at each position's target class (in place)."""
+    xp = backend.get_array_module(a)
+    flat = a.reshape(-1, a.shape[-1])  # a view: a is contiguous
+    flat[xp.arange(flat.shape[0]), target.reshape(-1)] += value
 
 
 @register("layer_norm",

@@ -56,7 +56,7 @@ class IndexAddInto(Function):
         if _is_basic(self.index):
             z[self.index] = g
         elif _is_row_lookup(self.index, self.shape):
-            _add_rows(z, self.index, g)
+            backend.add_rows(z, self.index, g)
         else:
             backend.scatter_add(z, self.index, g)
         return z
@@ -76,19 +76,6 @@ def _is_row_lookup(index, shape):
     """``table[ids]`` with an integer array: the embedding lookup."""
     return (not isinstance(index, tuple) and hasattr(index, "dtype")
             and index.dtype.kind in "iu" and len(shape) == 2)
-
-
-def _add_rows(z, ids, g):
-    """z[ids] += g for a 2-D table. Sorting the ids and summing each run with reduceat is
-    much faster than ``add.at`` (the embedding gradient of a language model)."""
-    xp = backend.get_array_module(z)
-    flat = ids.reshape(-1)
-    rows = g.reshape(flat.size, z.shape[1])
-    order = xp.argsort(flat, kind="stable")
-    sorted_ids = flat[order]
-    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, bool), sorted_ids[1:] != sorted_ids[:-1]]))
-    if flat.size:
-        z[sorted_ids[starts]] += xp.add.reduceat(rows[order], starts, axis=0)
 
 
 @register("concat", "the gradient is split back into the pieces")

@@ -1,0 +1,22 @@
+"""``minigrad.nn``: modules, layers and initialisers, with PyTorch's names.
+
+    from minigrad import nn
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+"""
+from minigrad.nn import functional, init, utils  # noqa: F401
+from minigrad.nn.attention import KVCache, MultiHeadAttention
+from minigrad.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, Tanh
+from minigrad.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from minigrad.nn.positional import (
+    LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding)
+from minigrad.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from minigrad.nn.transformer import FeedForward, TransformerBlock
+
+__all__ = [
+    "Module", "Parameter", "ModuleList", "Sequential", "ModuleDict",
+    "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh",
+    "MultiHeadAttention", "KVCache", "FeedForward", "TransformerBlock",
+    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
+    "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "RotaryEmbedding",
+    "functional", "init", "utils",
+]
