@@ -2,7 +2,7 @@
 
     GPT(GPTConfig)        decoder-only transformer, nanoGPT layout
     LSTMLM(LSTMConfig)    embedding -> LSTM -> linear head
-    CONFIGS               preset name -> plain dict (model shape + batch shape)
+    CONFIGS               preset name -> plain dict (from benchmarks.configs)
     build(name, **overrides) -> (model, optimizer, cfg)
     make_batch(cfg, generator=None) -> (idx, targets)      random token ids
     train_step(model, optimizer, idx, targets) -> loss      forward, backward, optimizer step
@@ -36,6 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from benchmarks.configs import CONFIGS, GPT_OPTIM, LSTM_OPTIM
+
 __all__ = [
     "CONFIGS",
     "GPTConfig",
@@ -49,31 +51,8 @@ __all__ = [
     "train_step",
 ]
 
-# Preset shapes. `kind` picks the model; `batch_size` (and the GPT's block_size / the LSTM's
-# seq_len) give the batch of one training step. Optimizer hyper-parameters are shared by all
-# presets of a kind (see configure_optimizer).
-CONFIGS = {
-    # Tiny GPT, nanoGPT style (no biases, tied head), char vocabulary.
-    "tiny": dict(kind="gpt", vocab_size=65, n_layer=4, n_head=4, n_embd=128, block_size=64,
-                 batch_size=32, dropout=0.0, bias=False, tie_weights=True),
-    # The HW4 transformer size: biases, untied head.
-    "hw4-transformer": dict(kind="gpt", vocab_size=65, n_layer=6, n_head=6, n_embd=384,
-                            block_size=256, batch_size=32, dropout=0.0, bias=True,
-                            tie_weights=False),
-    # nanoGPT's config/train_shakespeare_char.py: same shape, batch 64, dropout 0.2, no biases.
-    "nanogpt-char": dict(kind="gpt", vocab_size=65, n_layer=6, n_head=6, n_embd=384,
-                         block_size=256, batch_size=64, dropout=0.2, bias=False,
-                         tie_weights=True),
-    # PyTorch examples/word_language_model size (one layer).
-    "lstm-word": dict(kind="lstm", vocab_size=10000, emb_dim=256, hidden_size=512,
-                      num_layers=1, seq_len=35, batch_size=20, dropout=0.0),
-    # The Cervantes (Quijote) notebook size.
-    "quijote-lstm": dict(kind="lstm", vocab_size=915, emb_dim=64, hidden_size=128,
-                         num_layers=1, seq_len=10, batch_size=32, dropout=0.0),
-}
-
-GPT_OPTIM = dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
-LSTM_OPTIM = dict(lr=1e-3)
+# Preset shapes and optimizer settings live in the torch-free benchmarks.configs, shared
+# with the minigrad reference models (benchmarks.mg_ref).
 
 
 # ---------------------------------------------------------------------------------- GPT

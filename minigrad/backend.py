@@ -156,17 +156,47 @@ def set_rng_state(state):
 
 # ---------------------------------------------------------------- functions NumPy lacks
 
+# Rational approximation of erf for float32 (Eigen's generic_fast_erf_float): x P(x^2) / Q(x^2)
+# on [-4, 4], where erf is 1 to float32 precision beyond. Absolute error < 5e-7, a few
+# float32 ulps, and 2-3x faster than SciPy's float32 erf.
+_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+          -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+          -1.60960333262415e-02)
+_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+          -7.37332916720468e-03, -1.42647390514189e-02)
+
+
+def _horner(coefficients, x2):
+    acc = np.full_like(x2, coefficients[0])
+    for c in coefficients[1:]:
+        acc *= x2
+        acc += c
+    return acc
+
+
+def _erf_float32(x):
+    x = np.clip(x, -4.0, 4.0)
+    x2 = x * x
+    p = _horner(_ERF_P, x2)
+    p *= x
+    p /= _horner(_ERF_Q, x2)
+    return p
+
+
 def erf(x):
-    """The error function, elementwise, on either backend."""
+    """The error function, elementwise, on either backend: exact (to float64 rounding) for
+    float64, the fast rational approximation above for float32 and float16 on the CPU."""
     xp = get_array_module(x)
     if xp is not np:
         from cupyx.scipy.special import erf as cupy_erf
         return cupy_erf(x)
+    if x.dtype.itemsize <= 4:
+        return _erf_float32(x.astype(np.float32, copy=False)).astype(x.dtype, copy=False)
     try:
         from scipy.special import erf as scipy_erf
     except ImportError:
         return np.vectorize(math.erf, otypes=[x.dtype])(x)
-    return scipy_erf(x).astype(x.dtype, copy=False)
+    return scipy_erf(x)
 
 
 def scatter_add(target, index, values):

@@ -72,6 +72,7 @@ CASES = {
     "concat": (lambda a, b: mg.cat([a, b, a], dim=1), lambda: [t(2, 3), t(2, 1)]),
     "where": (lambda a, b: mg.where(COND, a, b), lambda: [t(2, 3), t(3)]),
     "matmul": (lambda a, b: a @ b, lambda: [t(2, 3, 4), t(4, 2)]),
+    "linear": (lambda x, w, b: F.linear(x, w, b) + F.linear(x, w), lambda: [t(2, 3, 4), t(5, 4), t(5)]),
     "softmax": (lambda a: a.softmax(-1) * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64),
                 lambda: [t(2, 3)]),
     "log_softmax": (lambda a: a.log_softmax(0), lambda: [t(2, 3)]),
@@ -104,6 +105,7 @@ def torch_equivalents():
         "reshape": lambda a: a.reshape(3, 2) * torch.tensor([1.0, 2.0], dtype=torch.float64),
         "index_add_into": lambda g: torch.zeros(4, 3, dtype=g.dtype).index_add(
             0, torch.tensor([0, 2, 0]), g),
+        "linear": lambda x, w, b: TF.linear(x, w, b) + TF.linear(x, w),
         "concat": lambda a, b: torch.cat([a, b, a], dim=1),
         "where": lambda a, b: torch.where(torch.tensor(COND), a, b),
         "softmax": lambda a: a.softmax(-1) * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),

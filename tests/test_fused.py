@@ -100,3 +100,7 @@ def test_backward_twice_through_one_graph_gives_the_same_gradient():
     (g1,) = mg.grad(loss, [x])
     (g2,) = mg.grad(loss, [x])
     np.testing.assert_allclose(g1.numpy(), g2.numpy())
+
+
+def test_linear_matches_composed():
+    _compare(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: x @ w.T + b, (2, 3, 4), (5, 4), (5,))

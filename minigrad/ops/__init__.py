@@ -13,7 +13,7 @@ from minigrad.ops.elementwise import (  # noqa: F401
     minimum, mul, neg, pow, relu, rsub, sigmoid, sin, sqrt, sub, tanh, to_device)
 from minigrad.ops.fused import (  # noqa: F401
     cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax, softmax)
-from minigrad.ops.linalg import matmul  # noqa: F401
+from minigrad.ops.linalg import linear, matmul  # noqa: F401
 from minigrad.ops.reduce import logsumexp, max, mean, min, sum, var  # noqa: F401
 from minigrad.ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concat, expand, flatten, getitem, index_add_into, index_arrays,

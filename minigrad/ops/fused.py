@@ -177,18 +177,33 @@ class GELU(Function):
           "dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)", kind="fused")
 class GELUTanh(Function):
     def forward(self, x):
+        # 0.5 (1 + tanh u) = sigmoid(2u): one exp instead of a tanh, which costs 2-3x more.
         xp = backend.get_array_module(x)
-        u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        self.t = xp.tanh(u)
-        return 0.5 * x * (1.0 + self.t)
+        s = x * x
+        s *= -2 * _SQRT_2_OVER_PI * 0.044715
+        s -= 2 * _SQRT_2_OVER_PI
+        s *= x
+        xp.minimum(s, 80.0, out=s)  # exp(-2u) would overflow float32 for x below about -6
+        xp.exp(s, out=s)
+        s += 1.0
+        xp.reciprocal(s, out=s)
+        self.s = s
+        return x * s
 
     def backward(self, grad, out):
         x = out._inputs[0]
         if not is_grad_enabled():
-            xa, t = x.data, self.t
-            du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * xa * xa)
-            d = 0.5 * (1.0 + t) + 0.5 * xa * (1.0 - t * t) * du
-            return (const(grad.data * d),)
+            # d = s + 2 x s (1 - s) u', with s = sigmoid(2u), u' = c (1 + 3 * 0.044715 x^2)
+            xa, s = x.data, self.s
+            d = xa * xa
+            d *= 3 * 0.044715 * 2 * _SQRT_2_OVER_PI
+            d += 2 * _SQRT_2_OVER_PI
+            d *= xa
+            d *= s
+            d *= 1.0 - s
+            d += s
+            d *= grad.data
+            return (const(d),)
         x2 = mul(x, x)
         t = tanh(mul(add(x, mul(mul(x2, x), 0.044715)), _SQRT_2_OVER_PI))
         du = mul(add(mul(x2, 3 * 0.044715), 1.0), _SQRT_2_OVER_PI)

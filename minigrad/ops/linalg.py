@@ -1,6 +1,6 @@
 """Matrix multiplication, the op where almost all of a model's time goes."""
-from minigrad.autograd import Function, register
-from minigrad.ops.base import broadcast_shapes, pair, sum_to_shape
+from minigrad.autograd import Function, is_grad_enabled, register
+from minigrad.ops.base import broadcast_shapes, const, pair, sum_to_shape
 
 
 @register("matmul", "d(A@B)/dA = G @ B^T, d(A@B)/dB = A^T @ G (batch dims summed back)")
@@ -44,3 +44,47 @@ def matmul(a, b):
     if b.ndim == 1:
         out = reshape(out, out.shape[:-1])
     return out
+
+
+@register("linear", "y = x W^T + b: dx = G W, dW = G^T x (summed over the batch), db = sum G",
+          kind="fused")
+class Linear(Function):
+    """A layer's affine map as one op: one matrix product each way on the flattened batch,
+    and the weight gradient comes out in W's own layout."""
+
+    def forward(self, x, w, *b):
+        y = x.reshape(-1, x.shape[-1]) @ w.T
+        if b:
+            y += b[0]
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+    def backward(self, grad, out):
+        x, w, *b = out._inputs
+        if is_grad_enabled():
+            return self._backward_graph(grad, x, w, b)
+        g = grad.data.reshape(-1, w.shape[0])
+        gx = const((g @ w.data).reshape(x.shape)) if x.requires_grad else None
+        gw = const(g.T @ x.data.reshape(-1, x.shape[-1])) if w.requires_grad else None
+        gb = [const(g.sum(axis=0))] if b else []
+        return (gx, gw, *gb)
+
+    @staticmethod
+    def _backward_graph(grad, x, w, b):
+        from minigrad.ops.reduce import sum as sum_
+        from minigrad.ops.shape import reshape, swapaxes
+        g = reshape(grad, (-1, w.shape[0]))
+        gx = reshape(matmul(g, w), x.shape)
+        gw = matmul(swapaxes(g, 0, 1), reshape(x, (-1, x.shape[-1])))
+        return (gx, gw, *([sum_(g, axis=0)] if b else []))
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input {x.shape} has {x.shape[-1] if x.ndim else 0} features, "
+                         f"but the weight {weight.shape} expects {weight.shape[-1]}")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected {weight.shape[:1]}")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"linear: input is {x.dtype} but the weight is {weight.dtype}")
+    return Linear.apply(x, weight, *([] if bias is None else [bias]))

@@ -1,0 +1,313 @@
+"""minigrad reference models for the benchmarks: the networks of `benchmarks.torch_ref`, built
+from `minigrad.nn` layers with the same architecture, initialisation and hyper-parameters.
+
+    GPT(cfg)              decoder-only transformer, nanoGPT layout (pre-LN blocks)
+    LSTMLM(cfg)           embedding -> LSTM -> linear head
+    build(name, seed=1337, impl="auto", **overrides) -> (model, optimizer, cfg)
+    make_batch(cfg, seed=1337, device="cpu") -> (idx, targets)
+    train_step(model, optimizer, idx, targets) -> loss
+    configure_optimizer(model, cfg) -> AdamW (GPT) / Adam (LSTM)
+    AdamW, Adam           fallback optimizers, used while minigrad.optim has none
+
+GPT: token embedding + learned positional embedding, dropout, n_layer
+`minigrad.nn.TransformerBlock`s (pre-LN; attention q k^T / sqrt(d), causal mask, softmax,
+dropout, @ v; feed-forward Linear(C, 4C) - GELU (erf) - Linear(4C, C) - Dropout), final
+LayerNorm(eps 1e-5) and a linear head, tied to the token embedding when `tie_weights`.
+Init (nanoGPT, as torch_ref): Linear and Embedding weights N(0, 0.02), biases 0, LayerNorm
+1 / 0, the two residual projections of each block N(0, 0.02 / sqrt(2 * n_layer)).
+
+LSTM LM: Embedding(V, E) N(0, 0.02), `minigrad.nn.LSTM(E, H, num_layers, batch_first=True)`
+(PyTorch's U(-1/sqrt(H), 1/sqrt(H))), Linear(H, V) N(0, 0.02) with zero bias, loss at every
+position, zero initial state. minigrad's LSTM is a Python loop of cells, so it is compared
+with both torch's nn.LSTM and torch's own loop of nn.LSTMCell.
+
+Optimizers (as torch_ref): GPT AdamW(lr 1e-3, betas (0.9, 0.99), weight decay 0.1 on the 2-D
+parameters only); LSTM Adam(lr 1e-3). `minigrad.optim.AdamW` / `Adam` are used when the
+package provides them; until then the fallbacks below (same formulas as torch.optim, updating
+the arrays in place, outside any graph).
+
+`impl`: 'ref' builds the classes of this module; 'models' uses `models.TransformerLM` /
+`models.LSTMLM` (the project's own language models); 'auto' (default) takes 'models' when
+those exist and build a network of the same parameter count as this reference, else 'ref'.
+The chosen one is reported (`model_impl`, `optimizer_impl`) in every benchmark row.
+"""
+
+import math
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn
+from minigrad import functional as F
+from minigrad.nn import init
+
+from benchmarks import flops
+from benchmarks.configs import GPT_OPTIM, LSTM_OPTIM, resolve
+
+__all__ = ["GPT", "LSTMLM", "AdamW", "Adam", "build", "build_model", "configure_optimizer",
+           "make_batch", "train_step"]
+
+
+# ---------------------------------------------------------------------------------- GPT
+def _normal_linear(linear, std=0.02):
+    init.normal_(linear.weight, 0.0, std)
+    if linear.bias is not None:
+        init.zeros_(linear.bias)
+
+
+class GPT(nn.Module):
+    """x = drop(wte(idx) + wpe[:T]); blocks; logits = lm_head(ln_f(x))."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        c, bias, p = cfg["n_embd"], cfg.get("bias", True), cfg.get("dropout", 0.0)
+        self.block_size = cfg["block_size"]
+        self.wte = nn.Embedding(cfg["vocab_size"], c)
+        self.wpe = nn.LearnedPositionalEmbedding(cfg["block_size"], c)
+        self.drop = nn.Dropout(p)
+        self.blocks = nn.ModuleList(
+            nn.TransformerBlock(c, cfg["n_head"],
+                                ff=nn.FeedForward(c, 4 * c, p, activation=_gelu_name(cfg),
+                                                  bias=bias),
+                                dropout=p, norm="pre", causal=True, bias=bias)
+            for _ in range(cfg["n_layer"]))
+        self.ln_f = nn.LayerNorm(c, eps=1e-5, bias=bias)
+        self.lm_head = nn.Linear(c, cfg["vocab_size"], bias=bias)
+        # nanoGPT's init, in torch_ref's order of draws (not the same numbers: another RNG)
+        init.normal_(self.wte.weight, 0.0, 0.02)
+        init.normal_(self.wpe.weight, 0.0, 0.02)
+        resid_std = 0.02 / math.sqrt(2 * cfg["n_layer"])
+        for block in self.blocks:
+            _normal_linear(block.attn.in_proj)
+            _normal_linear(block.attn.out_proj, resid_std)
+            _normal_linear(block.ff.net[0])
+            _normal_linear(block.ff.net[2], resid_std)
+        _normal_linear(self.lm_head)
+        if cfg.get("tie_weights", False):
+            self.lm_head.weight = self.wte.weight
+
+    def forward(self, idx, targets=None):
+        t = idx.shape[-1]
+        if t > self.block_size:
+            raise ValueError(f"sequence length {t} > block_size {self.block_size}")
+        x = self.drop(self.wpe(self.wte(idx)))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        return logits, F.cross_entropy(logits, targets)
+
+
+def _gelu_name(cfg):
+    gelu = cfg.get("gelu", "none")
+    if gelu not in ("none", "tanh"):
+        raise ValueError(f"gelu must be 'none' or 'tanh', got {gelu!r}")
+    return "gelu" if gelu == "none" else "gelu_tanh"
+
+
+# ---------------------------------------------------------------------------------- LSTM
+class LSTMLM(nn.Module):
+    """logits = head(LSTM(embedding(idx)))."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        layers = cfg.get("num_layers", 1)
+        self.embedding = nn.Embedding(cfg["vocab_size"], cfg["emb_dim"])
+        self.lstm = nn.LSTM(cfg["emb_dim"], cfg["hidden_size"], layers, batch_first=True,
+                            dropout=cfg.get("dropout", 0.0) if layers > 1 else 0.0)
+        self.head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"])
+        init.normal_(self.embedding.weight, 0.0, 0.02)
+        _normal_linear(self.head)
+
+    def forward(self, idx, targets=None):
+        x, _ = self.lstm(self.embedding(idx))
+        logits = self.head(x)
+        if targets is None:
+            return logits, None
+        return logits, F.cross_entropy(logits, targets)
+
+
+# ---------------------------------------------------------------------------------- optimizers
+class _Fallback:
+    """Parameter groups and zero_grad, as torch.optim (enough for the benchmark step)."""
+
+    def __init__(self, params, defaults):
+        params = list(params)
+        groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups = [{**defaults, **g, "params": list(g["params"])} for g in groups]
+        self.state = {}
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.data[...] = 0
+
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                w, g = p.data, p.grad.data
+                xp = mg.backend.get_array_module(w)
+                st = self.state.get(id(p))
+                if st is None:
+                    st = self.state[id(p)] = {"step": 0, "m": xp.zeros_like(w),
+                                              "v": xp.zeros_like(w), "tmp": xp.empty_like(w)}
+                st["step"] += 1
+                m, v, tmp = st["m"], st["v"], st["tmp"]
+                if wd and self.decoupled:
+                    w *= 1.0 - lr * wd
+                elif wd:
+                    g = g + wd * w
+                m *= b1
+                m += (1.0 - b1) * g
+                v *= b2
+                xp.multiply(g, g, out=tmp)
+                tmp *= 1.0 - b2
+                v += tmp
+                # torch: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+                bc1 = 1.0 - b1 ** st["step"]
+                bc2 = 1.0 - b2 ** st["step"]
+                xp.sqrt(v, out=tmp)
+                tmp *= 1.0 / math.sqrt(bc2)
+                tmp += eps
+                xp.divide(m, tmp, out=tmp)
+                tmp *= lr / bc1
+                w -= tmp
+
+
+class AdamW(_Fallback):
+    """AdamW (decoupled weight decay), torch.optim.AdamW's formula."""
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay))
+
+
+class Adam(_Fallback):
+    """Adam (L2 weight decay added to the gradient), torch.optim.Adam's formula."""
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay))
+
+
+def optimizer_classes():
+    """(AdamW, Adam, where they come from): minigrad.optim's when it has them."""
+    try:
+        from minigrad.optim import Adam as OptAdam, AdamW as OptAdamW
+    except ImportError:
+        return AdamW, Adam, "benchmarks.mg_ref"
+    return OptAdamW, OptAdam, "minigrad.optim"
+
+
+def configure_optimizer(model, cfg):
+    """As torch_ref.configure_optimizer: AdamW with decay on 2-D parameters (GPT), Adam
+    (LSTM). Returns (optimizer, where its class comes from)."""
+    adamw, adam, origin = optimizer_classes()
+    params = [p for p in model.parameters() if p.requires_grad]      # tied weight once
+    if cfg["kind"] == "gpt":
+        opts = {k: cfg.get(k, v) for k, v in GPT_OPTIM.items()}
+        groups = [{"params": [p for p in params if p.ndim >= 2],
+                   "weight_decay": opts["weight_decay"]},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        return adamw(groups, lr=opts["lr"], betas=tuple(opts["betas"])), origin
+    return adam(params, lr=cfg.get("lr", LSTM_OPTIM["lr"])), origin
+
+
+# ---------------------------------------------------------------------------------- builders
+def expected_param_count(cfg):
+    if cfg["kind"] == "gpt":
+        return flops.gpt_param_count(cfg["vocab_size"], cfg["block_size"], cfg["n_layer"],
+                                     cfg["n_embd"], cfg.get("bias", True),
+                                     cfg.get("tie_weights", False))
+    return flops.lstm_param_count(cfg["vocab_size"], cfg["emb_dim"], cfg["hidden_size"],
+                                  cfg.get("num_layers", 1))
+
+
+def _build_models_impl(cfg):
+    """The project's own LM (models.TransformerLM / models.LSTMLM) for `cfg`, or None when
+    the models package does not provide it (yet) or builds something else."""
+    try:
+        import models
+    except ImportError:
+        return None
+    try:
+        if cfg["kind"] == "gpt":
+            cls = getattr(models, "TransformerLM", None)
+            if cls is None:
+                return None
+            model = cls(vocab_size=cfg["vocab_size"], block_size=cfg["block_size"],
+                        n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                        dropout=cfg.get("dropout", 0.0), bias=cfg.get("bias", True),
+                        tie_weights=cfg.get("tie_weights", False))
+        else:
+            cls = getattr(models, "LSTMLM", None)
+            if cls is None:
+                return None
+            model = cls(vocab_size=cfg["vocab_size"], emb_dim=cfg["emb_dim"],
+                        hidden_size=cfg["hidden_size"], num_layers=cfg.get("num_layers", 1),
+                        dropout=cfg.get("dropout", 0.0))
+    except (TypeError, ValueError):   # another signature: not this benchmark's model
+        return None
+    if model.num_parameters() != expected_param_count(cfg):
+        return None
+    return model
+
+
+def build_model(cfg, impl="auto"):
+    """(model, impl used) for a config dict."""
+    if impl not in ("auto", "models", "ref"):
+        raise ValueError(f"impl must be 'auto', 'models' or 'ref', got {impl!r}")
+    if cfg["kind"] not in ("gpt", "lstm"):
+        raise ValueError(f"unknown model kind {cfg['kind']!r} (expected 'gpt' or 'lstm')")
+    if impl in ("auto", "models"):
+        model = _build_models_impl(cfg)
+        if model is not None:
+            return model, "models"
+        if impl == "models":
+            raise RuntimeError("models.TransformerLM / models.LSTMLM with the benchmark's "
+                               "architecture is not available; use impl='ref'")
+    return (GPT(cfg) if cfg["kind"] == "gpt" else LSTMLM(cfg)), "mg_ref"
+
+
+def build(name, seed=1337, impl="auto", device="cpu", **overrides):
+    """(model, optimizer, cfg) for preset `name` with `overrides`; cfg gains `model_impl`
+    and `optimizer_impl`. The model is in training mode, on `device`."""
+    cfg = resolve(name, overrides)
+    mg.manual_seed(seed)
+    model, used = build_model(cfg, impl)
+    model.train()
+    if device != "cpu":
+        model.to(device)
+    optimizer, origin = configure_optimizer(model, cfg)
+    cfg.update(model_impl=used, optimizer_impl=origin)
+    return model, optimizer, cfg
+
+
+def make_batch(cfg, seed=1337, device="cpu"):
+    """Random (idx, targets) int64 tensors of shape (batch_size, T), T = block_size or
+    seq_len."""
+    t = cfg["block_size"] if cfg["kind"] == "gpt" else cfg["seq_len"]
+    rng = np.random.default_rng(seed)
+    shape = (cfg["batch_size"], t)
+    idx = rng.integers(cfg["vocab_size"], size=shape, dtype=np.int64)
+    targets = rng.integers(cfg["vocab_size"], size=shape, dtype=np.int64)
+    return mg.tensor(idx, device=device), mg.tensor(targets, device=device)
+
+
+def train_step(model, optimizer, idx, targets):
+    """One training step: zero grads, forward, cross-entropy, backward, optimizer step."""
+    optimizer.zero_grad(set_to_none=True)
+    _, loss = model(idx, targets)
+    loss.backward()
+    optimizer.step()
+    return loss

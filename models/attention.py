@@ -1,0 +1,93 @@
+"""The attention steps of HW4 1.3, before the full transformer: token and position
+embeddings, one layer of causal self-attention, a linear head.
+
+Shapes: B batch, T time, C = n_embd, V vocabulary.
+"""
+from minigrad import functional as F
+from minigrad import nn
+
+from models.base import LanguageModel, init_gpt_
+
+
+class Head(nn.Module):
+    """One head of causal self-attention: x (B, T, C) -> (B, T, head_size).
+
+        q, k, v = x W_q^T, x W_k^T, x W_v^T                           (B, T, head_size)
+        out = softmax(q k^T / sqrt(head_size) + causal mask) v
+    With a KVCache, x holds only the new positions and k, v are appended to the cache."""
+
+    def __init__(self, n_embd, head_size, dropout=0.0, bias=False):
+        super().__init__()
+        self.key = nn.Linear(n_embd, head_size, bias=bias)
+        self.query = nn.Linear(n_embd, head_size, bias=bias)
+        self.value = nn.Linear(n_embd, head_size, bias=bias)
+        self.dropout = dropout
+
+    def forward(self, x, cache=None):
+        # One head in the (B, heads, T, D) layout that the attention function and KVCache use.
+        q, k, v = (layer(x).unsqueeze(1) for layer in (self.query, self.key, self.value))
+        if cache is not None:
+            k, v = cache.append(k, v)
+        out = F.scaled_dot_product_attention(q, k, v, causal=True, dropout_p=self.dropout,
+                                             training=self.training)
+        return out.squeeze(1)                                        # (B, T, head_size)
+
+
+class _AttentionLM(LanguageModel):
+    """Token embedding + learned position embedding, then ``self.attend``, then the head."""
+
+    def __init__(self, vocab_size, block_size, n_embd):
+        super().__init__()
+        self.block_size = self.context_size = block_size
+        self.token_embedding_table = nn.Embedding(vocab_size, n_embd)
+        self.position_embedding_table = nn.LearnedPositionalEmbedding(block_size, n_embd)
+
+    def embed(self, ids, cache):
+        offset = len(cache[0]) if cache else 0
+        self.check_length(ids.shape[1], offset)
+        x = self.token_embedding_table(ids)                          # (B, T, C)
+        return self.position_embedding_table(x, offset)              # + positions
+
+    def new_cache(self):
+        return [nn.KVCache()]
+
+
+class SingleHeadAttentionLM(_AttentionLM):
+    """HW4 1.3: one head of self-attention of width head_size (default n_embd).
+
+        x = tok_emb(ids) + pos_emb(t);  logits = Linear(head_size, V)(Head(x))"""
+
+    def __init__(self, vocab_size, block_size, n_embd=384, head_size=None, dropout=0.0):
+        super().__init__(vocab_size, block_size, n_embd)
+        head_size = head_size or n_embd
+        self.sa_head = Head(n_embd, head_size, dropout)
+        self.lm_head = nn.Linear(head_size, vocab_size)
+        init_gpt_(self)
+
+    def forward(self, ids, cache=None):
+        x = self.embed(ids, cache)
+        x = self.sa_head(x, cache[0] if cache else None)             # (B, T, head_size)
+        return self.lm_head(x)                                       # (B, T, V)
+
+
+class MultiHeadAttentionLM(_AttentionLM):
+    """HW4 1.3.3: n_head heads of width n_embd / n_head side by side, concatenated and
+    projected back to n_embd (nn.MultiHeadAttention); optionally followed by the HW4
+    feed-forward network (no residual connections or LayerNorm yet: that is TransformerLM).
+
+        x = tok_emb(ids) + pos_emb(t);  x = MHA(x);  [x = FeedForward(x)];  logits = Linear(x)"""
+
+    def __init__(self, vocab_size, block_size, n_embd=384, n_head=6, dropout=0.0, bias=False,
+                 feedforward=False):
+        super().__init__(vocab_size, block_size, n_embd)
+        self.sa_heads = nn.MultiHeadAttention(n_embd, n_head, dropout, causal=True, bias=bias)
+        self.ffwd = nn.FeedForward(n_embd, dropout=dropout, bias=bias) if feedforward else None
+        self.lm_head = nn.Linear(n_embd, vocab_size)
+        init_gpt_(self)
+
+    def forward(self, ids, cache=None):
+        x = self.embed(ids, cache)
+        x = self.sa_heads(x, cache=cache[0] if cache else None)      # (B, T, C)
+        if self.ffwd is not None:
+            x = self.ffwd(x)
+        return self.lm_head(x)                                       # (B, T, V)

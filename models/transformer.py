@@ -1,0 +1,73 @@
+"""TransformerLM: a GPT-style decoder-only transformer (HW4 1.4, nanoGPT, the thesis model).
+
+    ids (B, T)
+      -> token embedding (B, T, C) [+ learned or sinusoidal positions] -> dropout
+      -> n_layer x TransformerBlock: causal multi-head self-attention and a feed-forward
+         network, each with a residual connection; LayerNorm before each (pre-LN, GPT-2)
+         or after each residual sum (post-LN, the original transformer); RoPE rotates the
+         queries and keys inside attention instead of adding positions to the input
+      -> final LayerNorm -> linear head (optionally tied to the token embedding)
+      -> logits (B, T, V)
+
+Initialisation as nanoGPT: Linear and Embedding weights N(0, 0.02^2), biases 0; the two
+projections that write into the residual stream in each block (attention output, last
+feed-forward Linear) N(0, (0.02 / sqrt(2 n_layer))^2), so the residual sum keeps its scale
+however deep the model.
+"""
+import math
+
+from minigrad import nn
+
+from models.base import LanguageModel, init_gpt_
+
+POSITIONS = ("learned", "sinusoidal", "rope")
+
+
+class TransformerLM(LanguageModel):
+    def __init__(self, vocab_size, block_size, n_layer=4, n_head=4, n_embd=128, ff_hidden=None,
+                 ff_variant="hw4", activation="gelu", dropout=0.0, bias=False, tie_weights=True,
+                 positions="learned", norm="pre"):
+        super().__init__()
+        if positions not in POSITIONS:
+            raise ValueError(f"TransformerLM: positions must be one of {', '.join(POSITIONS)}, "
+                             f"got {positions!r}")
+        self.block_size = self.context_size = block_size
+        self.wte = nn.Embedding(vocab_size, n_embd)
+        self.wpe = {"learned": lambda: nn.LearnedPositionalEmbedding(block_size, n_embd),
+                    "sinusoidal": lambda: nn.SinusoidalPositionalEncoding(n_embd, block_size),
+                    "rope": lambda: None}[positions]()
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            nn.TransformerBlock(
+                n_embd, n_head, nn.FeedForward(n_embd, ff_hidden, dropout, activation, ff_variant, bias),
+                dropout, norm, causal=True, bias=bias, rope=positions == "rope")
+            for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd, bias=bias)
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=bias)
+        if tie_weights:
+            self.lm_head.weight = self.wte.weight
+        init_gpt_(self)
+        for block in self.blocks:
+            residual_projections = (block.attn.out_proj, block.ff.net[-2])
+            for layer in residual_projections:
+                nn.init.normal_(layer.weight, 0.0, 0.02 / math.sqrt(2 * n_layer))
+
+    def forward(self, ids, cache=None, need_weights=False):
+        """ids (B, T) -> logits (B, T, V); with ``need_weights`` also the attention weights
+        of every layer, each (B, n_head, T, S). With a cache (``new_cache()``), ids are the
+        positions after the cached ones."""
+        offset = len(cache[0]) if cache else 0
+        self.check_length(ids.shape[1], offset)
+        x = self.wte(ids)                                            # (B, T, C)
+        if self.wpe is not None:
+            x = self.wpe(x, offset)
+        x = self.drop(x)
+        weights = []
+        for i, block in enumerate(self.blocks):
+            x, w = block(x, need_weights=True, cache=cache[i] if cache else None)
+            weights.append(w)
+        logits = self.lm_head(self.ln_f(x))                          # (B, T, V)
+        return (logits, weights) if need_weights else logits
+
+    def new_cache(self):
+        return [nn.KVCache() for _ in self.blocks]
