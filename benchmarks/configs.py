@@ -7,14 +7,18 @@ Pure Python (no torch, no numpy), so both workers and the command line can read 
     LSTM_OPTIM       Adam(lr) of every LSTM preset
     resolve(name, overrides) -> dict      CONFIGS[name] + overrides + {"name": name}
     parse_overrides(items, base) -> dict  "--set KEY=VALUE" strings, typed like base's values
+    OP_SIZES         op name -> default size (the tiny GPT's shapes); the op workers' list
+    OP_SWEEPS        op name -> sizes swept by `python -m benchmarks ops`
+    parse_op_spec("matmul:64,64,64:fwdbwd") -> (name, size, mode, no_grad)
 
 `kind` picks the model; `batch_size` (and the GPT's block_size / the LSTM's seq_len) give
 the batch of one training step. `micro` and `micro-lstm` are not presets: they are the
 smallest shapes that exercise every layer, for smoke tests.
 """
 
-__all__ = ["CONFIGS", "PRESETS", "GPT_OPTIM", "LSTM_OPTIM", "parse_value", "parse_overrides",
-           "resolve"]
+__all__ = ["CONFIGS", "PRESETS", "GPT_OPTIM", "LSTM_OPTIM", "OP_SIZES", "OP_SWEEPS",
+           "OP_MODES", "parse_value", "parse_overrides", "resolve", "parse_op_spec",
+           "format_op_spec"]
 
 CONFIGS = {
     # Tiny GPT, nanoGPT style (no biases, tied head), char vocabulary.
@@ -83,3 +87,66 @@ def resolve(name, overrides=None):
     cfg = dict(CONFIGS[name], name=name)
     cfg.update(overrides or {})
     return cfg
+
+
+# ---------------------------------------------------------------------------------- ops
+# Sizes of the single-op benchmarks (see benchmarks/torch_worker.py for what each means).
+OP_SIZES = {
+    "matmul": (2048, 128, 512),         # M,K,N
+    "bmm": (128, 64, 32, 64),           # B,M,K,N
+    "softmax": (8192, 64),              # R,C
+    "log_softmax_ce": (2048, 65),       # N,V
+    "layer_norm": (2048, 128),          # N,C
+    "gelu": (2048, 512),                # N,C
+    "embedding": (65, 128, 2048),       # V,C,N
+    "attention": (32, 4, 64, 32),       # B,H,T,D
+    "lstm_cell": (20, 256, 512),        # B,E,H
+    "add_small": (32,),                 # N
+}
+
+# The sweep: the tiny GPT's shapes, the hw4 transformer's (B*T = 8192 rows, C = 384,
+# T = 256, 6 heads of 64) and the LSTM LMs', smallest first.
+OP_SWEEPS = {
+    "matmul": [(256, 256, 256), (2048, 128, 512), (512, 512, 512), (1024, 1024, 1024),
+               (8192, 384, 1536)],
+    "bmm": [(128, 64, 32, 64), (192, 128, 64, 128), (192, 256, 64, 256)],
+    "softmax": [(8192, 64), (8192, 256), (49152, 256)],
+    "log_softmax_ce": [(2048, 65), (8192, 65), (700, 10000)],
+    "layer_norm": [(2048, 128), (8192, 384), (16384, 384)],
+    "gelu": [(2048, 512), (8192, 1536)],
+    "embedding": [(65, 128, 2048), (10000, 256, 700), (65, 384, 8192)],
+    "attention": [(32, 4, 64, 32), (32, 6, 128, 64), (32, 6, 256, 64)],
+    "lstm_cell": [(32, 64, 128), (20, 256, 512), (64, 512, 1024)],
+    "add_small": [(32,), (1024,), (65536,)],
+}
+
+# fwd: forward with the graph recorded (inputs require grad); fwd-nograd: forward with
+# nothing recorded; fwdbwd: forward + backward from a fixed upstream gradient.
+OP_MODES = ("fwd", "fwd-nograd", "fwdbwd")
+
+
+def parse_op_spec(text):
+    """'NAME:A,B,..:MODE' (MODE optional, default fwd) -> (name, size, mode, no_grad), where
+    mode is 'fwd' or 'fwdbwd' and no_grad is True for 'fwd-nograd'."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in OP_SIZES:
+        raise ValueError(f"op spec {text!r}: expected NAME:SIZES[:MODE] with NAME one of "
+                         f"{', '.join(OP_SIZES)}")
+    name = parts[0]
+    try:
+        size = tuple(int(s) for s in parts[1].split(",") if s) or OP_SIZES[name]
+    except ValueError:
+        raise ValueError(f"op spec {text!r}: sizes must be comma-separated integers") from None
+    if len(size) != len(OP_SIZES[name]):
+        raise ValueError(f"op spec {text!r}: {name} takes {len(OP_SIZES[name])} sizes, "
+                         f"got {len(size)}")
+    mode = parts[2] if len(parts) == 3 else "fwd"
+    if mode not in OP_MODES:
+        raise ValueError(f"op spec {text!r}: mode must be one of {', '.join(OP_MODES)}")
+    return name, size, ("fwd" if mode == "fwd-nograd" else mode), mode == "fwd-nograd"
+
+
+def format_op_spec(name, size, mode, no_grad=False):
+    """Inverse of parse_op_spec."""
+    label = "fwd-nograd" if no_grad else mode
+    return f"{name}:{','.join(str(s) for s in size)}:{label}"

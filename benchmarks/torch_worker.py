@@ -2,13 +2,20 @@
 
     python -m benchmarks.torch_worker train-step --config tiny[,quijote-lstm,...]
         [--steps 10] [--warmup 2] [--sdpa] [--cell-loop] [--set KEY=VALUE ...]
-        [--threads 2] [--seed 1337]
+        [--threads 2] [--seed 1337] [--device cpu|cuda]
     -> {"config", "backend": "torch", "ms_median", "ms_samples", "tokens_per_s", "gflops",
         "peak_mem_mb", "threads", ...}
 
     python -m benchmarks.torch_worker op --name NAME [--size A,B,...] [--mode fwd|fwdbwd]
-        [--repeats 20] [--warmup 3] [--number N] [--no-grad] [--threads 2]
+        [--repeats 20] [--warmup 3] [--number N] [--no-grad] [--threads 2] [--device cpu|cuda]
     -> {"op", "size", "mode", "backend": "torch", "ms_median", "ms_samples", "gflops", ...}
+
+    python -m benchmarks.torch_worker op-batch --spec NAME:A,B,..:MODE [--spec ...]
+        [--repeats 20] [--warmup 3] [--device cpu|cuda]
+    -> one `op` row per spec, all in this process; MODE is fwd, fwd-nograd or fwdbwd
+
+    python -m benchmarks.torch_worker info
+    -> {"backend": "torch", "torch_version", "threads", "cuda": bool, "cuda_device", ...}
 
 train-step times whole steps (zero_grad, forward, cross-entropy, backward, optimizer step) on
 random token ids; `--steps` is the number of timed steps, after `--warmup` untimed ones. gflops
@@ -32,7 +39,9 @@ mode fwd records the graph (inputs require grad) unless --no-grad; fwdbwd adds b
 a fixed upstream gradient (for the loss of log_softmax_ce, from the scalar). `--number` calls
 are timed per sample (default: enough for about 2 ms), and ms_median is per call.
 
-torch uses 2 threads unless --threads. Without torch installed the worker prints
+torch uses 2 threads unless --threads. `--device cuda` runs on the GPU (torch.cuda.synchronize
+before each clock reading). benchmarks/minigrad_worker.py is the minigrad mirror of this
+worker: same subcommands, same keys. Without torch installed the worker prints
 {"error": "torch not installed: pip install torch==2.13.0"} and exits with status 3.
 """
 
@@ -42,22 +51,10 @@ import json
 import sys
 
 from benchmarks import flops
+from benchmarks.configs import OP_SIZES, parse_op_spec
 from benchmarks.harness import median_time, peak_memory_mb
 
 TORCH_MISSING = "torch not installed: pip install torch==2.13.0"
-
-OP_SIZES = {
-    "matmul": (2048, 128, 512),
-    "bmm": (128, 64, 32, 64),
-    "softmax": (8192, 64),
-    "log_softmax_ce": (2048, 65),
-    "layer_norm": (2048, 128),
-    "gelu": (2048, 512),
-    "embedding": (65, 128, 2048),
-    "attention": (32, 4, 64, 32),
-    "lstm_cell": (20, 256, 512),
-    "add_small": (32,),
-}
 
 
 def emit(obj):
@@ -66,20 +63,19 @@ def emit(obj):
 
 def _parse_value(text, like):
     """Turn '--set' text into the type of the preset's current value."""
-    if isinstance(like, bool) or text.lower() in ("true", "false"):
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"expected true/false, got {text!r}")
-        return text.lower() in ("true", "1")
-    if isinstance(like, int):
-        return int(text)
-    if isinstance(like, float):
-        return float(text)
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+    from benchmarks.configs import parse_value
+    return parse_value(text, like)
+
+
+def _device(args, torch):
+    """(device string, sync function or None) for --device."""
+    device = getattr(args, "device", "cpu") or "cpu"
+    if device == "cpu":
+        return device, None
+    if not torch.cuda.is_available():
+        raise SystemExit(f"--device {device}: torch finds no CUDA GPU "
+                         f"(torch {torch.__version__})")
+    return device, torch.cuda.synchronize
 
 
 # ---------------------------------------------------------------------------------- train-step
@@ -107,15 +103,18 @@ def run_train_step(args, torch):
         else:
             overrides.pop("sdpa", None)
 
+        device, sync = _device(args, torch)
         model, optimizer, cfg = torch_ref.build(name, seed=args.seed, **overrides)
+        model.to(device)
         gen = torch.Generator().manual_seed(args.seed)
-        idx, targets = torch_ref.make_batch(cfg, gen)
+        idx, targets = (t.to(device) for t in torch_ref.make_batch(cfg, gen))
         losses = []
 
         def step():
             losses.append(torch_ref.train_step(model, optimizer, idx, targets).item())
 
-        median_s, samples = median_time(step, repeats=args.steps, warmup=args.warmup)
+        median_s, samples = median_time(step, repeats=args.steps, warmup=args.warmup,
+                                        sync=sync)
         tokens = flops.tokens_per_step(cfg)
         step_flops = flops.train_step_flops(cfg)
         n_params = sum(p.numel() for p in model.parameters())
@@ -127,6 +126,9 @@ def run_train_step(args, torch):
             "tokens_per_s": tokens / median_s,
             "gflops": step_flops / median_s / 1e9,
             "peak_mem_mb": peak_memory_mb(),
+            "peak_gpu_mem_mb": (torch.cuda.max_memory_allocated() / 2**20
+                                if device != "cpu" else None),
+            "device": device,
             "threads": torch.get_num_threads(),
             "steps": args.steps,
             "warmup": args.warmup,
@@ -144,14 +146,17 @@ def run_train_step(args, torch):
 
 
 # ---------------------------------------------------------------------------------- op
-def make_op(name, size, mode, grad, torch):
+def make_op(name, size, mode, grad, torch, device="cpu"):
     """A no-argument callable doing one op call in `mode`; inputs are built once, here."""
     F = torch.nn.functional
     g = torch.Generator().manual_seed(0)
     rg = grad or mode == "fwdbwd"
 
     def randn(*shape):
-        return torch.randn(*shape, generator=g).requires_grad_(rg)
+        return torch.randn(*shape, generator=g).to(device).requires_grad_(rg)
+
+    def randint(high, shape):
+        return torch.randint(high, shape, generator=g).to(device)
 
     if name == "matmul":
         m, k, n = size
@@ -168,7 +173,7 @@ def make_op(name, size, mode, grad, torch):
     elif name == "log_softmax_ce":
         n, v = size
         x = randn(n, v)
-        t = torch.randint(v, (n,), generator=g)
+        t = randint(v, (n,))
         forward = lambda: F.cross_entropy(x, t)                      # noqa: E731
     elif name == "layer_norm":
         n, c = size
@@ -181,12 +186,12 @@ def make_op(name, size, mode, grad, torch):
     elif name == "embedding":
         v, c, n = size
         table = randn(v, c)
-        ids = torch.randint(v, (n,), generator=g)
+        ids = randint(v, (n,))
         forward = lambda: F.embedding(ids, table)                    # noqa: E731
     elif name == "attention":
         bsz, h, t, d = size
         q, k, v = randn(bsz, h, t, d), randn(bsz, h, t, d), randn(bsz, h, t, d)
-        mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
+        mask = torch.tril(torch.ones(t, t, dtype=torch.bool)).to(device)
         scale = d ** -0.5
 
         def forward():
@@ -195,7 +200,7 @@ def make_op(name, size, mode, grad, torch):
             return F.softmax(att, dim=-1) @ v
     elif name == "lstm_cell":
         bsz, e, hid = size
-        cell = torch.nn.LSTMCell(e, hid)
+        cell = torch.nn.LSTMCell(e, hid).to(device)
         cell.requires_grad_(rg)
         x, h0, c0 = randn(bsz, e), randn(bsz, hid), randn(bsz, hid)
 
@@ -213,7 +218,7 @@ def make_op(name, size, mode, grad, torch):
         return forward
     if mode != "fwdbwd":
         raise SystemExit(f"unknown mode {mode!r} (fwd or fwdbwd)")
-    upstream = torch.randn(forward().shape, generator=g)
+    upstream = torch.randn(forward().shape, generator=g).to(device)
 
     def fwdbwd():
         out = forward()
@@ -228,25 +233,41 @@ def run_op(args, torch):
         raise SystemExit(f"op {args.name} takes {len(OP_SIZES[args.name])} sizes, got {size}")
     if args.no_grad and args.mode != "fwd":
         raise SystemExit("--no-grad goes with --mode fwd only")
-    fn = make_op(args.name, size, args.mode, not args.no_grad, torch)
+    return time_op(args.name, size, args.mode, args.no_grad, args, torch)
+
+
+def run_op_batch(args, torch):
+    """One `op` row per --spec NAME:SIZES:MODE, in order, in this process."""
+    try:
+        specs = [parse_op_spec(text) for text in args.spec]
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    return [time_op(name, size, mode, no_grad, args, torch)
+            for name, size, mode, no_grad in specs]
+
+
+def time_op(name, size, mode, no_grad, args, torch):
+    device, sync = _device(args, torch)
+    fn = make_op(name, size, mode, not no_grad, torch, device)
     # The whole timing runs under no_grad (not each call: entering it costs ~1 us).
-    with torch.no_grad() if args.no_grad else contextlib.nullcontext():
+    with torch.no_grad() if no_grad else contextlib.nullcontext():
         number = args.number
         if number is None:          # enough calls per sample for about 2 ms
             for _ in range(3):
                 fn()
-            _, calib = median_time(fn, repeats=3, warmup=0)
+            _, calib = median_time(fn, repeats=3, warmup=0, sync=sync)
             once = min(calib)
             number = max(1, min(100_000, int(2e-3 / max(once, 1e-9))))
         median_s, samples = median_time(fn, repeats=args.repeats, warmup=args.warmup,
-                                        number=number)
-    op_flops = flops.op_flops(args.name, size, args.mode)
+                                        number=number, sync=sync)
+    op_flops = flops.op_flops(name, size, mode)
     row = {
-        "op": args.name,
+        "op": name,
         "size": list(size),
-        "mode": args.mode,
-        "grad": not args.no_grad,
+        "mode": mode,
+        "grad": not no_grad,
         "backend": "torch",
+        "device": device,
         "ms_median": median_s * 1e3,
         "ms_samples": [s * 1e3 for s in samples],
         "us_median": median_s * 1e6,
@@ -256,6 +277,16 @@ def run_op(args, torch):
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
     }
+    emit(row)
+    return row
+
+
+# ---------------------------------------------------------------------------------- info
+def run_info(args, torch):
+    cuda = bool(torch.cuda.is_available())
+    row = {"backend": "torch", "torch_version": torch.__version__,
+           "threads": torch.get_num_threads(), "cuda": cuda,
+           "cuda_device": torch.cuda.get_device_name(0) if cuda else None}
     emit(row)
     return row
 
@@ -279,6 +310,7 @@ def build_parser():
     ts.add_argument("--seed", type=int, default=1337)
     ts.add_argument("--threads", type=int, default=None, dest="sub_threads", metavar="N",
                     help="torch threads (default 2)")
+    ts.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 
     op = sub.add_parser("op", help="time one operation")
     op.add_argument("--name", required=True, choices=sorted(OP_SIZES))
@@ -290,6 +322,21 @@ def build_parser():
     op.add_argument("--no-grad", action="store_true", help="fwd under torch.no_grad()")
     op.add_argument("--threads", type=int, default=None, dest="sub_threads", metavar="N",
                     help="torch threads (default 2)")
+    op.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+
+    batch = sub.add_parser("op-batch", help="time several ops in this process")
+    batch.add_argument("--spec", action="append", required=True, metavar="NAME:SIZES:MODE",
+                       help="e.g. matmul:256,256,256:fwdbwd or add_small:32:fwd-nograd")
+    batch.add_argument("--repeats", type=int, default=20, help="timed samples")
+    batch.add_argument("--warmup", type=int, default=3, help="untimed calls first")
+    batch.add_argument("--number", type=int, default=None,
+                       help="calls per sample (default: auto)")
+    batch.add_argument("--threads", type=int, default=None, dest="sub_threads", metavar="N",
+                       help="torch threads (default 2)")
+    batch.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+
+    info = sub.add_parser("info", help="versions, threads and whether CUDA is usable")
+    info.add_argument("--threads", type=int, default=None, dest="sub_threads", metavar="N")
     return parser
 
 
@@ -302,10 +349,9 @@ def main(argv=None):
         return 3
     threads = args.sub_threads if args.sub_threads is not None else args.threads
     torch.set_num_threads(threads)
-    if args.command == "train-step":
-        run_train_step(args, torch)
-    else:
-        run_op(args, torch)
+    commands = {"train-step": run_train_step, "op": run_op, "op-batch": run_op_batch,
+                "info": run_info}
+    commands[args.command](args, torch)
     return 0
 
 

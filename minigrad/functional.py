@@ -39,7 +39,10 @@ def scaled_dot_product_attention(q, k, v, causal=False, mask=None, dropout_p=0.0
                                  training=True, return_weights=False):
     """softmax(q k^T / sqrt(d) + mask) v over the last two dimensions of q, k, v
     (..., T, d). ``causal`` masks keys after each query (offset for a key/value cache
-    longer than the queries)."""
+    longer than the queries). Without an extra mask, dropout or returned weights this is
+    one fused op (``minigrad.ops.fused.Attention``); otherwise it is composed of ops."""
+    if mask is None and not return_weights and (dropout_p == 0 or not training):
+        return ops.attention(q, k, v, causal)
     tq, tk = q.shape[-2], k.shape[-2]
     scores = ops.mul(ops.matmul(q, ops.swapaxes(k, -1, -2)), 1.0 / math.sqrt(q.shape[-1]))
     if causal:

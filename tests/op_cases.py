@@ -73,6 +73,8 @@ CASES = {
     "where": (lambda a, b: mg.where(COND, a, b), lambda: [t(2, 3), t(3)]),
     "matmul": (lambda a, b: a @ b, lambda: [t(2, 3, 4), t(4, 2)]),
     "linear": (lambda x, w, b: F.linear(x, w, b) + F.linear(x, w), lambda: [t(2, 3, 4), t(5, 4), t(5)]),
+    "attention": (lambda q, k, v: ops.attention(q, k, v, causal=True) + ops.attention(q, k[:, :1], v[:, :1]),
+                  lambda: [t(2, 3, 2), t(2, 3, 2), t(1, 3, 3)]),
     "softmax": (lambda a: a.softmax(-1) * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64),
                 lambda: [t(2, 3)]),
     "log_softmax": (lambda a: a.log_softmax(0), lambda: [t(2, 3)]),
@@ -106,6 +108,8 @@ def torch_equivalents():
         "index_add_into": lambda g: torch.zeros(4, 3, dtype=g.dtype).index_add(
             0, torch.tensor([0, 2, 0]), g),
         "linear": lambda x, w, b: TF.linear(x, w, b) + TF.linear(x, w),
+        "attention": lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True)
+        + TF.scaled_dot_product_attention(q, k[:, :1], v[:, :1]),
         "concat": lambda a, b: torch.cat([a, b, a], dim=1),
         "where": lambda a, b: torch.where(torch.tensor(COND), a, b),
         "softmax": lambda a: a.softmax(-1) * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),

@@ -104,3 +104,11 @@ def test_backward_twice_through_one_graph_gives_the_same_gradient():
 
 def test_linear_matches_composed():
     _compare(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: x @ w.T + b, (2, 3, 4), (5, 4), (5,))
+
+
+@pytest.mark.parametrize("causal,tq,tk", [(True, 4, 4), (False, 3, 5), (True, 2, 5)])
+def test_attention_matches_composed(causal, tq, tk):
+    from minigrad.ops.fused import _attention_probs
+    _compare(lambda q, k, v: mg.ops.attention(q, k, v, causal),
+             lambda q, k, v: _attention_probs(q, k, 1 / math.sqrt(3), causal) @ v,
+             (2, 1, tq, 3), (2, 2, tk, 3), (1, 2, tk, 2))

@@ -211,6 +211,79 @@ class GELUTanh(Function):
         return (mul(grad, d),)
 
 
+@register("attention", "P = softmax(s Q K^T + mask), O = P V; dV = P^T G, dP = G V^T, "
+          "dS = P * (dP - rowsum(dP * P)), dQ = s dS K, dK = s dS^T Q", kind="fused")
+class Attention(Function):
+    """Scaled dot-product attention over the last two dimensions of q (..., Tq, d),
+    k (..., Tk, d) and v (..., Tk, dv), optionally causal. One op instead of six: the
+    T x T scores are masked and normalised in place, and only the probabilities are kept
+    for backward."""
+
+    def forward(self, q, k, v):
+        xp = backend.get_array_module(q)
+        p = q @ xp.swapaxes(k, -1, -2)
+        p *= self.scale
+        if self.causal:
+            p[..., _future(xp, q.shape[-2], k.shape[-2])] = -xp.inf
+        p -= p.max(axis=-1, keepdims=True)
+        xp.exp(p, out=p)
+        p /= p.sum(axis=-1, keepdims=True)
+        self.p = p
+        return p @ v
+
+    def backward(self, grad, out):
+        q, k, v = out._inputs
+        if is_grad_enabled():
+            return self._backward_graph(grad, q, k, v)
+        xp, g, p = grad.xp, grad.data, self.p
+        dv = xp.swapaxes(p, -1, -2) @ g
+        ds = g @ xp.swapaxes(v.data, -1, -2)
+        ds -= (ds * p).sum(axis=-1, keepdims=True)
+        ds *= p
+        ds *= self.scale
+        dq = ds @ k.data
+        dk = xp.swapaxes(ds, -1, -2) @ q.data
+        return (const(sum_to_shape_array(dq, q.shape)), const(sum_to_shape_array(dk, k.shape)),
+                const(sum_to_shape_array(dv, v.shape)))
+
+    def _backward_graph(self, grad, q, k, v):
+        from minigrad.ops.linalg import matmul
+        from minigrad.ops.shape import swapaxes
+        p = _attention_probs(q, k, self.scale, self.causal)
+        dv = matmul(swapaxes(p, -1, -2), grad)
+        dp = matmul(grad, swapaxes(v, -1, -2))
+        ds = mul(mul(p, sub(dp, sum(mul(dp, p), axis=-1, keepdims=True))), self.scale)
+        return (sum_to_shape(matmul(ds, k), q.shape),
+                sum_to_shape(matmul(swapaxes(ds, -1, -2), q), k.shape),
+                sum_to_shape(dv, v.shape))
+
+
+def _future(xp, tq, tk):
+    """Mask of the keys after each query; queries are the last tq of tk positions (a
+    key/value cache holds the earlier ones)."""
+    return xp.triu(xp.ones((tq, tk), dtype=bool), k=tk - tq + 1)
+
+
+def _attention_probs(q, k, scale, causal):
+    """softmax(scale q k^T + causal mask), composed from engine ops (the reference)."""
+    from minigrad.ops.linalg import matmul
+    from minigrad.ops.shape import masked_fill, swapaxes
+    scores = mul(matmul(q, swapaxes(k, -1, -2)), scale)
+    if causal:
+        scores = masked_fill(scores, _future(q.xp, q.shape[-2], k.shape[-2]), -math.inf)
+    return softmax(scores, -1)
+
+
+def sum_to_shape_array(a, shape):
+    """Array version of ``sum_to_shape``: undo broadcasting of the batch dimensions."""
+    if a.shape == tuple(shape):
+        return a
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                      if s == 1 and a.shape[lead + i] != 1)
+    return a.sum(axis=axes).reshape(shape)
+
+
 # ---------------------------------------------------------------- public functions
 
 def _float(x, op):
@@ -316,3 +389,22 @@ def dropout(x, p=0.5, training=True):
         return mul(x, 0.0)
     keep = backend.generator(x.xp).random(x.shape) >= p
     return mul(x, const((keep / (1.0 - p)).astype(x.dtype)))
+
+
+def attention(q, k, v, causal=False):
+    """softmax(q k^T / sqrt(d) [+ causal mask]) v, fused (see ``Attention``)."""
+    from minigrad.ops.base import broadcast_shapes
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _float(t, "attention")
+        if t.ndim < 2:
+            raise ValueError(f"attention: {name} must have at least 2 dimensions (..., T, d), "
+                             f"got {t.shape}")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"attention: q {q.shape}, k {k.shape}, v {v.shape}: q and k need the "
+                         "same last dimension, k and v the same number of positions")
+    if causal and q.shape[-2] > k.shape[-2]:
+        raise ValueError(f"attention: causal with {q.shape[-2]} queries but only "
+                         f"{k.shape[-2]} keys")
+    broadcast_shapes(broadcast_shapes(q.shape[:-2], k.shape[:-2], "attention"), v.shape[:-2],
+                     "attention")
+    return Attention.apply(q, k, v, scale=1.0 / math.sqrt(q.shape[-1]), causal=bool(causal))

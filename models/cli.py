@@ -1,0 +1,264 @@
+"""The `minigrad` command: train, sample from and evaluate language models.
+
+    minigrad train --preset tiny --out runs/tiny          # Tiny Shakespeare, the default corpus
+    minigrad train --preset tiny --out runs/tiny --resume # go on after Ctrl-C (or with more --steps)
+    minigrad train --preset hw4-bigram --corpus my.txt --steps 500 --lr 3e-3 --out runs/b
+    minigrad generate --checkpoint runs/tiny --prompt "ROMEO:" --max-new-tokens 300 --seed 1
+    minigrad evaluate --checkpoint runs/tiny --split val  # alias: eval
+    minigrad presets                                      # list them; `presets tiny` shows one
+    minigrad plot --checkpoint runs/tiny                  # redraw loss.png
+    minigrad bench ...                                    # python -m benchmarks ...
+
+`train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
+`--n-layer`, `--dropout`, `--no-tie-weights`, ...): the preset gives the rest. Bad input
+(a missing corpus or checkpoint, an unknown preset, a prompt the tokenizer cannot encode)
+prints one line `minigrad: error: ...` and exits with status 2.
+"""
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+
+from models.config import Config
+from models.presets import DEFAULT_PRESET, PRESETS, get_preset
+
+
+class UsageError(Exception):
+    """Bad input on the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+# ---------------------------------------------------------------- parsers
+
+def build_parser():
+    parser = _Parser(prog="minigrad", description="Train, sample from and evaluate language "
+                     "models on the minigrad engine.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a model (default preset: tiny)",
+                           description="Train a language model into a run directory. Every "
+                           "preset field has a flag; the flags override the preset.")
+    train.add_argument("--preset", default=DEFAULT_PRESET,
+                       help=f"named configuration (default {DEFAULT_PRESET}; see `minigrad presets`)")
+    train.add_argument("--out", help="run directory (default runs/PRESET)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last.npz")
+    _add_config_flags(train)
+
+    gen = sub.add_parser("generate", help="sample text from a trained model")
+    gen.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    gen.add_argument("--prompt", default="", help="text to continue (default: a newline)")
+    gen.add_argument("--max-new-tokens", type=int, default=200)
+    gen.add_argument("--temperature", type=float, default=1.0, help="0 means greedy")
+    gen.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
+    gen.add_argument("--top-p", type=float,
+                     help="sample among the most likely tokens that reach probability p")
+    gen.add_argument("--repetition-penalty", type=float, default=1.0)
+    gen.add_argument("--presence-penalty", type=float, default=0.0)
+    gen.add_argument("--frequency-penalty", type=float, default=0.0)
+    gen.add_argument("--seed", type=int, help="seed of the sampler (default: fresh randomness)")
+    gen.add_argument("--num-samples", type=int, default=1, help="samples of the same prompt")
+    gen.add_argument("--greedy", action="store_true", help="always the most likely token")
+    gen.add_argument("--no-cache", action="store_true",
+                     help="recompute the whole context each step (no key/value cache)")
+    gen.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    for name in ("evaluate", "eval"):
+        ev = sub.add_parser(name, help="loss, perplexity and bits per character on a split"
+                            if name == "evaluate" else "same as evaluate")
+        ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+        ev.add_argument("--split", default="val", choices=("train", "val", "test"))
+        ev.add_argument("--corpus", "--data", help="corpus to evaluate on (default: the run's)")
+        ev.add_argument("--batch-size", type=int, help="windows per batch (default: the run's)")
+        ev.add_argument("--estimate-batches", type=int, default=0,
+                        help="also HW4's estimate: mean loss of this many random batches")
+        ev.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    pre = sub.add_parser("presets", help="list the presets, or show one")
+    pre.add_argument("name", nargs="?", help="show this preset's full configuration")
+
+    plot = sub.add_parser("plot", help="draw loss.png of a run from its log.jsonl")
+    plot.add_argument("--checkpoint", required=True, help="run directory")
+
+    sub.add_parser("bench", help="run the benchmarks (python -m benchmarks ...)", add_help=False)
+    return parser
+
+
+def _add_config_flags(parser):
+    """One flag per Config field, defaulting to 'not given' so only given flags override."""
+    group = parser.add_argument_group("settings (override the preset)")
+    comments = _field_comments()
+    for f in dataclasses.fields(Config):
+        if not f.metadata.get("cli", True):
+            continue
+        flags = [f"--{f.name.replace('_', '-')}"] + (["--data"] if f.name == "corpus" else [])
+        kind = _base_type(f.type)
+        options = dict(dest=f.name, default=argparse.SUPPRESS, help=comments.get(f.name))
+        if kind is bool:
+            group.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
+        elif kind is tuple:
+            group.add_argument(*flags, type=float, nargs=2, metavar=("B1", "B2"), **options)
+        else:
+            group.add_argument(*flags, type=kind, metavar=f.name.upper(), **options)
+
+
+def _base_type(annotation):
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if args else annotation
+
+
+def _field_comments():
+    """The comment after each field in Config's source: the --help text of its flag."""
+    import inspect
+    comments = {}
+    for line in inspect.getsource(Config).splitlines():
+        name, _, rest = line.strip().partition(":")
+        if "#" in rest and name.isidentifier():
+            comments[name] = rest.split("#", 1)[1].strip().replace("%", "%%")
+    return comments
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_train(args):
+    from models.train import Trainer
+    overrides = {k: v for k, v in vars(args).items()
+                 if k in {f.name for f in dataclasses.fields(Config)}}
+    out = Path(args.out or f"runs/{args.preset}")
+    if args.resume:
+        from models.checkpoint import CONFIG
+        if not (out / CONFIG).is_file():
+            raise UsageError(f"{out}: nothing to resume (no {CONFIG}); train into it first")
+        config = Config.load(out / CONFIG).replace(**overrides)
+    else:
+        config = get_preset(args.preset).replace(**overrides)
+    if config.corpus is not None and not Path(config.corpus).exists():
+        raise UsageError(f"{config.corpus}: no such corpus file or directory")
+    summary = Trainer(config, out, resume=args.resume).run()
+    lines = [f"run: {summary['run_dir']}  step {summary['step']}  best val loss (estimate) "
+             f"{summary['best_val']:.4f}"]
+    if summary.get("seconds_per_step"):
+        lines.append(f"median step time {summary['seconds_per_step']:.3f} s")
+    if "full_val" in summary:
+        lines.append(f"full val loss {summary['full_val']['loss']:.4f}")
+    if summary.get("sample"):
+        lines.append("sample:\n" + summary["sample"])
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_generate(args):
+    from models.checkpoint import load_trained
+    from models.generate import encode_prompt, generate
+    if args.num_samples < 1:
+        raise UsageError(f"--num-samples must be at least 1, got {args.num_samples}")
+    model, tokenizer, _, _ = load_trained(args.checkpoint, args.device)
+    prompt = encode_prompt(tokenizer, args.prompt)
+    outputs = generate(model, [prompt] * args.num_samples, args.max_new_tokens,
+                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                       repetition_penalty=args.repetition_penalty,
+                       frequency_penalty=args.frequency_penalty,
+                       presence_penalty=args.presence_penalty, seed=args.seed,
+                       eos_id=tokenizer.eos_id, greedy=args.greedy, use_cache=not args.no_cache)
+    texts = [tokenizer.decode(prompt + out) for out in outputs]
+    print("\n---\n".join(texts))
+    return 0
+
+
+def cmd_evaluate(args):
+    import numpy as np
+
+    from models.checkpoint import CACHE, TOKENIZER, find_checkpoint, load_trained
+    from models.data import default_corpus_path, prepare
+    from models.evaluate import estimate_loss, evaluate_split
+    model, tokenizer, config, state = load_trained(args.checkpoint, args.device)
+    run_dir = find_checkpoint(args.checkpoint).parent
+    corpus = args.corpus or config.corpus or default_corpus_path()
+    if not Path(corpus).exists():
+        raise UsageError(f"{corpus}: no such corpus file or directory")
+    splits = prepare(corpus, run_dir / TOKENIZER, run_dir / CACHE, config.val_fraction)
+    if args.split not in splits:
+        raise UsageError(f"{corpus}: no {args.split} split (a single file splits into train "
+                         f"and val; a directory with test.txt gives a test split)")
+    batch_size = args.batch_size or config.batch_size
+    result = evaluate_split(model, splits[args.split], config.context, batch_size, tokenizer)
+    print(f"{args.split} (step {state['step']}): loss {result['loss']:.4f}  perplexity "
+          f"{result['perplexity']:.2f}  bits/char {result['bits_per_char']:.4f}  bits/byte "
+          f"{result['bits_per_byte']:.4f}  over {result['targets']:,} targets")
+    if args.estimate_batches:
+        rng = np.random.default_rng(config.seed + 1)
+        est = estimate_loss(model, {args.split: splits[args.split]}, config.context, batch_size,
+                            args.estimate_batches, rng)
+        print(f"{args.split} estimate (mean of {args.estimate_batches} random batches): "
+              f"{est[args.split]:.4f}")
+    return 0
+
+
+def cmd_presets(args):
+    if args.name:
+        print(json.dumps(get_preset(args.name).to_dict(), indent=2))
+        return 0
+    width = max(map(len, PRESETS))
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset['description']}")
+    return 0
+
+
+def cmd_plot(args):
+    from models.checkpoint import LOG, PLOT
+    from models.plot import plot_loss_curve
+    run = Path(args.checkpoint)
+    if not (run / LOG).is_file():
+        raise UsageError(f"{run}: no {LOG} (not a run directory?)")
+    path = plot_loss_curve(run / LOG, run / PLOT, lambda m: print(m, file=sys.stderr))
+    if path:
+        print(path)
+    return 0 if path else 1
+
+
+def cmd_bench(argv):
+    try:
+        from benchmarks.__main__ import main as bench_main
+    except ImportError as e:
+        raise UsageError(f"bench: the benchmarks package is not available ({e}); run it from "
+                         f"a checkout of the project") from None
+    return bench_main(argv) or 0
+
+
+COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
+            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot}
+
+
+def main(argv=None):
+    """Entry point of the `minigrad` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] == "bench":
+            return cmd_bench(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        return COMMANDS[args.command](args)
+    except UsageError as e:
+        return _fail(str(e))
+    except (ValueError, OSError, RuntimeError, IndexError, KeyError) as e:
+        return _fail(f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e))
+    except KeyboardInterrupt:
+        print("minigrad: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(message):
+    print("minigrad: error: " + " ".join(message.split()), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The settings of a training run (`Config`) and the model they describe (`build_model`).
+
+A run is fully described by one flat `Config`: the model, the data, the optimiser, the
+schedule of evaluations. Presets (models/presets.py) are partial dicts over these defaults,
+the command line has one flag per field (`--batch-size` for `batch_size`), and a run
+directory keeps the config it ran with in `config.json`.
+
+The defaults are the `tiny` preset: a 4-layer GPT, 128 wide, context 64, trained for 2,000
+steps with AdamW (warmup 100 steps, then cosine from 1e-3 down to 1e-4).
+"""
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Optional
+
+from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM
+from models.recurrent import LSTMLM, RNNLM
+from models.simple import BigramEmbeddingLM, BigramLM, MLPLM
+from models.transformer import POSITIONS, TransformerLM
+
+TOKENIZERS = ("char", "word", "bpe")
+SCHEDULES = ("cosine", "constant")
+OPTIMIZERS = ("adamw", "adam")
+
+
+@dataclass
+class Config:
+    """Every setting of a run. The comment after each field is its --help text."""
+
+    # ---- model
+    model: str = "transformer"      # bigram, bigram-emb, mlp, rnn, lstm, single-head, multi-head, transformer
+    n_layer: int = 4                # transformer blocks (transformer) or recurrent/hidden layers (rnn, lstm, mlp)
+    n_head: int = 4                 # attention heads
+    n_embd: int = 128               # embedding width
+    head_size: Optional[int] = None  # single-head: width of the head (default n_embd)
+    ff_hidden: Optional[int] = None  # feed-forward hidden width (default 4 * n_embd)
+    ff_variant: str = "hw4"         # feed-forward: hw4 (2 layers) or gelu3 (3 layers, the thesis model)
+    activation: str = "gelu"        # feed-forward / MLP activation: relu, gelu, gelu_tanh (transformer), tanh
+    hidden_size: int = 128          # rnn, lstm, mlp: hidden width
+    mlp_window: Optional[int] = None  # mlp: tokens seen per prediction (default context)
+    feedforward: bool = False       # multi-head: add the HW4 feed-forward after attention
+    dropout: float = 0.0            # dropout probability while training
+    bias: bool = False              # biases in Linear and LayerNorm layers (transformer, multi-head)
+    tie_weights: bool = True        # transformer: head shares the token embedding matrix
+    positions: str = "learned"      # transformer positions: learned, sinusoidal or rope
+    norm: str = "pre"               # transformer LayerNorm placement: pre or post
+    # ---- data
+    corpus: Optional[str] = None    # text file or directory of splits (default: bundled Tiny Shakespeare)
+    tokenizer: str = "char"         # char, word or bpe
+    vocab_size: Optional[int] = None  # bpe: vocabulary size; word: largest vocabulary
+    min_freq: Optional[int] = None  # word: keep words seen at least this often
+    lower: Optional[bool] = None    # word: lowercase the text
+    val_fraction: float = 0.1       # share of a single-file corpus held out for val
+    context: int = 64               # tokens per training sequence (block size; BPTT length for rnn/lstm)
+    batch_size: int = 32            # sequences per micro-batch
+    # ---- optimisation
+    optimizer: str = "adamw"        # adamw or adam
+    lr: float = 1e-3                # peak learning rate
+    min_lr: float = 1e-4            # cosine schedule: final learning rate
+    schedule: str = "cosine"        # cosine (warmup, then cosine to min_lr at the last step) or constant (after warmup)
+    warmup_steps: int = 100         # linear warmup steps
+    betas: tuple = (0.9, 0.99)      # Adam betas
+    eps: float = 1e-8               # Adam epsilon
+    weight_decay: float = 0.1       # decoupled weight decay, on matrices only
+    grad_clip: float = 1.0          # clip the global gradient norm to this (0: off)
+    grad_accum: int = 1             # micro-batches per optimiser step
+    steps: int = 2000               # optimiser steps
+    # ---- evaluation, checkpoints
+    eval_every: int = 250           # evaluate (and checkpoint) every this many steps
+    eval_batches: int = 20          # random batches per split for the running loss estimate
+    patience: int = 0               # stop after this many evaluations without a better val loss (0: never)
+    final_eval: bool = True         # at the end, the loss over every window of the val split
+    sample_tokens: int = 300        # tokens sampled into samples.txt at the end (0: none)
+    seed: int = 1337                # seeds weights, dropout and batches
+    device: str = "cpu"             # cpu or cuda
+    description: str = field(default="", metadata={"cli": False})
+
+    def __post_init__(self):
+        self.betas = tuple(self.betas)
+
+    @classmethod
+    def from_dict(cls, values):
+        """A Config from a dict such as config.json; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2)
+            f.write("\n")
+
+    @classmethod
+    def load(cls, path):
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+    def validate(self):
+        """A ValueError naming the first setting that cannot work."""
+        choices = {"model": MODELS, "tokenizer": TOKENIZERS, "schedule": SCHEDULES,
+                   "optimizer": OPTIMIZERS, "positions": POSITIONS,
+                   "norm": ("pre", "post"), "ff_variant": ("hw4", "gelu3")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("n_layer", "n_head", "n_embd", "hidden_size", "context", "batch_size",
+                     "grad_accum", "steps", "eval_every", "eval_batches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "patience", "sample_tokens", "grad_clip", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.model in ("multi-head", "transformer") and self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        return self
+
+    def tokenizer_options(self):
+        """The options of `models.data.build_tokenizer` for this tokenizer kind."""
+        if self.tokenizer == "bpe":
+            return {"vocab_size": self.vocab_size}
+        if self.tokenizer == "word":
+            return {"lower": self.lower, "min_freq": self.min_freq, "max_vocab": self.vocab_size}
+        return {"vocab_size": self.vocab_size}  # char takes none: build_tokenizer rejects one given
+
+
+# kind -> function(config, vocab_size) building the model.
+MODELS = {
+    "bigram": lambda c, v: BigramLM(v),
+    "bigram-emb": lambda c, v: BigramEmbeddingLM(v, c.n_embd),
+    "mlp": lambda c, v: MLPLM(v, c.mlp_window or c.context, c.n_embd, c.hidden_size, c.n_layer,
+                              c.activation, c.dropout),
+    "rnn": lambda c, v: RNNLM(v, c.n_embd, c.hidden_size, c.n_layer, c.dropout),
+    "lstm": lambda c, v: LSTMLM(v, c.n_embd, c.hidden_size, c.n_layer, c.dropout),
+    "single-head": lambda c, v: SingleHeadAttentionLM(v, c.context, c.n_embd, c.head_size,
+                                                      c.dropout),
+    "multi-head": lambda c, v: MultiHeadAttentionLM(v, c.context, c.n_embd, c.n_head, c.dropout,
+                                                    c.bias, c.feedforward),
+    "transformer": lambda c, v: TransformerLM(
+        v, c.context, c.n_layer, c.n_head, c.n_embd, c.ff_hidden, c.ff_variant, c.activation,
+        c.dropout, c.bias, c.tie_weights, c.positions, c.norm),
+}
+
+
+def build_model(config, vocab_size):
+    """The model that `config` describes, for a vocabulary of `vocab_size` tokens, with
+    fresh weights drawn from minigrad's seeded generator."""
+    config.validate()
+    return MODELS[config.model](config, vocab_size)

@@ -1,0 +1,94 @@
+"""How well a language model predicts text.
+
+Two measures of the mean next-token cross-entropy (in nats):
+    estimate_loss   HW4's: the mean loss of `num_batches` random batches per split. Cheap
+                    and noisy; the trainer's running estimate.
+    evaluate_split  every target of the split exactly once, in windows of the model's
+                    context (models.data.iter_eval_windows), deterministic. Also reports
+                    perplexity exp(loss), and bits per character and per byte of the text
+                    the targets decode to, which compare across tokenizers: a BPE token
+                    covers several characters, so its loss per token is not comparable
+                    with a character model's, but the total bits over the same text are.
+
+Recurrent models are evaluated on windows too, each from a zero state; windows are at
+least `MIN_RECURRENT_WINDOW` tokens so that few targets are predicted from a cold state.
+"""
+import math
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import functional as F
+
+from models.data import get_batch, iter_eval_windows
+
+MIN_RECURRENT_WINDOW = 256
+IGNORE = -100  # cross_entropy's ignore_index: targets masked out of a window
+
+
+def logits_of(model, x):
+    """The logits of a model for ids x (B, T), from a zero state if it is recurrent."""
+    out = model(x)
+    return out[0] if model.recurrent else out
+
+
+def to_ids(array, device):
+    """An int64 id tensor from a NumPy batch."""
+    return mg.tensor(array, dtype=mg.int64, device=device)
+
+
+def device_of(model):
+    return next(iter(model.parameters())).device
+
+
+def eval_window(model, context, num_tokens):
+    """The window length to evaluate `model` with on a split of `num_tokens` tokens."""
+    window = model.block_size or (max(context, MIN_RECURRENT_WINDOW) if model.recurrent
+                                  else context)
+    return max(1, min(window, num_tokens - 1))
+
+
+@mg.no_grad()
+def estimate_loss(model, splits, context, batch_size, num_batches, rng):
+    """{split: mean loss over num_batches random batches} (HW4's estimate_loss), in eval
+    mode; `rng` (numpy Generator) draws the windows."""
+    was_training = model.training
+    model.eval()
+    device = device_of(model)
+    out = {}
+    for name, ids in splits.items():
+        window = min(context, len(ids) - 1)
+        losses = []
+        for _ in range(num_batches):
+            x, y = get_batch(ids, batch_size, window, rng)
+            losses.append(F.cross_entropy(logits_of(model, to_ids(x, device)), to_ids(y, device)).item())
+        out[name] = float(np.mean(losses))
+    model.train(was_training)
+    return out
+
+
+@mg.no_grad()
+def evaluate_split(model, ids, context, batch_size=32, tokenizer=None):
+    """Loss over every target of `ids` once: {"loss", "perplexity", "targets"} and, with
+    the tokenizer, {"bits_per_char", "bits_per_byte", "chars", "bytes"}."""
+    was_training = model.training
+    model.eval()
+    device = device_of(model)
+    window = eval_window(model, context, len(ids))
+    total, count = 0.0, 0
+    for x, y, mask in iter_eval_windows(ids, window, batch_size):
+        y = np.where(mask, y, IGNORE)
+        logits = logits_of(model, to_ids(x, device))
+        total += F.cross_entropy(logits, to_ids(y, device), ignore_index=IGNORE,
+                                 reduction="sum").item()
+        count += int(mask.sum())
+    model.train(was_training)
+    loss = total / count
+    result = {"loss": loss, "perplexity": math.exp(min(loss, 700)), "targets": count}
+    if tokenizer is not None:
+        text = tokenizer.decode([int(i) for i in ids[1:]])  # the text the targets spell
+        chars, size = len(text), len(text.encode("utf-8", "replace"))
+        bits = total / math.log(2)
+        result.update(chars=chars, bytes=size, bits_per_char=bits / max(chars, 1),
+                      bits_per_byte=bits / max(size, 1))
+    return result
