@@ -109,8 +109,7 @@ class Optimizer:
             p = params[int(i)]
             state[p] = {k: _restore(v, p, k, name) for k, v in entries.items()}
         for s, g in zip(saved, self.param_groups):
-            g.update({k: tuple(v) if isinstance(v, list) else v
-                      for k, v in s.items() if k != "params"})
+            g.update({k: v for k, v in s.items() if k != "params"})
         self.state = state
 
 
