@@ -132,12 +132,17 @@ class Env:
         if device not in self.peaks:
             xp = "numpy" if device == "cpu" else "cupy"
             sizes = tuple(int(s) for s in self.args.peak_sizes.split(",") if s)
+            saved = dict(os.environ)
+            os.environ.update(self.env())          # the same BLAS threads as the workers
             try:
                 self.peaks[device] = measure_matmul_peak(xp, sizes=sizes, repeats=5,
                                                          timeout=600)["gflops"]
             except BenchmarkError as exc:
                 log(self.args, f"matmul peak ({xp}) failed: {exc}")
                 self.peaks[device] = None
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
         return self.peaks[device]
 
     def env(self):
@@ -157,11 +162,16 @@ def _run(env, argv, timeout):
 
 
 def _emit(args, rows, columns, name, notes=()):
-    """Print rows (JSON lines or a Markdown table) and write both under --out."""
+    """Print rows (JSON lines or a Markdown table) and write both under --out. Worker
+    failures are listed under the table."""
     out = Path(args.out)
     write_jsonl(rows, out / f"{name}.jsonl")
     table = markdown_table(rows, columns)
-    text = "\n".join(list(notes) + ["", table, ""]) if notes else table + "\n"
+    failures = sorted({f"{side} failed: {err}" for row in rows
+                       for side, err in (row.get("errors") or {}).items()})
+    text = "\n".join(list(notes) + ["", table, ""] + failures)
+    if failures:
+        text += "\n"
     (out / f"{name}.md").write_text(text, encoding="utf-8")
     if args.json:
         for row in rows:
@@ -253,6 +263,7 @@ def compare_step(args, env, name, overrides, device):
         "params": mg_row.get("params"),
         "overrides": overrides,
         "model_impl": mg_row.get("model_impl"),
+        "model_impl_note": mg_row.get("model_impl_note"),
         "optimizer_impl": mg_row.get("optimizer_impl"),
         "machine": env.machine,
     }
@@ -445,12 +456,16 @@ def plot_ops(args, rows):
                                  key=lambda r: math.prod(r["size"]))
                     x = [math.prod(r["size"]) for r in sel]
                     suffix = f" {mode}" + ("" if device == "cpu" else " cuda")
-                    for key, label, style in (("minigrad_ms", "minigrad", "-o"),
-                                              ("torch_ms", "torch", "--s")):
+                    line = {"fwd": "-", "fwd-nograd": ":", "fwdbwd": "--"}[mode]
+                    for key, label, color, marker in (("minigrad_ms", "minigrad", "C0", "o"),
+                                                      ("torch_ms", "torch", "C1", "s")):
+                        if device != "cpu":
+                            color = {"C0": "C2", "C1": "C3"}[color]
                         pts = [(a, r[key]) for a, r in zip(x, sel) if r[key] is not None]
                         if pts:
-                            ax.plot([p[0] for p in pts], [p[1] for p in pts], style,
-                                    label=label + suffix, markersize=4)
+                            ax.plot([p[0] for p in pts], [p[1] for p in pts], line,
+                                    color=color, marker=marker, label=label + suffix,
+                                    markersize=4)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_title(name)
@@ -648,22 +663,27 @@ def build_parser():
                         help="seconds allowed to each worker process")
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    step = argparse.ArgumentParser(add_help=False)
-    step.add_argument("--steps", type=int, default=10, help="timed steps per process")
-    step.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    step.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="override a preset field, both sides (repeatable)")
-    step.add_argument("--seed", type=int, default=1337)
-    step.add_argument("--impl", default="auto", choices=["auto", "models", "ref"],
-                      help="minigrad model: models.TransformerLM/LSTMLM or benchmarks.mg_ref")
-    step.add_argument("--sdpa", action="store_true",
-                      help="torch GPT with fused scaled_dot_product_attention")
-    step.add_argument("--no-cell-loop", action="store_true",
-                      help="LSTM: skip torch's Python loop of nn.LSTMCell")
-    step.add_argument("--peak-sizes", default="1024,2048",
-                      help="square sizes of the matmul-peak measurement")
+    def step_options(steps, warmup):
+        # A parser of its own per subcommand: parents share their actions, so one parent's
+        # defaults changed for `scaling` would change them for `train-step` too.
+        step = argparse.ArgumentParser(add_help=False)
+        step.add_argument("--steps", type=int, default=steps, help="timed steps per process")
+        step.add_argument("--warmup", type=int, default=warmup, help="untimed steps first")
+        step.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a preset field, both sides (repeatable)")
+        step.add_argument("--seed", type=int, default=1337)
+        step.add_argument("--impl", default="auto", choices=["auto", "models", "ref"],
+                          help="minigrad model: models.TransformerLM/LSTMLM or "
+                               "benchmarks.mg_ref")
+        step.add_argument("--sdpa", action="store_true",
+                          help="torch GPT with fused scaled_dot_product_attention")
+        step.add_argument("--no-cell-loop", action="store_true",
+                          help="LSTM: skip torch's Python loop of nn.LSTMCell")
+        step.add_argument("--peak-sizes", default="1024,2048",
+                          help="square sizes of the matmul-peak measurement")
+        return step
 
-    ts = sub.add_parser("train-step", parents=[common, step],
+    ts = sub.add_parser("train-step", parents=[common, step_options(10, 2)],
                         help="training step, minigrad vs PyTorch")
     ts.add_argument("--preset", default="tiny",
                     help=f"{', '.join(PRESETS)}, or all (comma-separated)")
@@ -687,14 +707,14 @@ def build_parser():
     ov.add_argument("--op-warmup", type=int, default=100, help="untimed calls per case")
     ov.set_defaults(func=cmd_overhead)
 
-    sc = sub.add_parser("scaling", parents=[common, step],
+    sc = sub.add_parser("scaling", parents=[common, step_options(3, 1)],
                         help="step time vs context length and width")
     sc.add_argument("--preset", default="tiny", help="GPT preset to scale (default tiny)")
     sc.add_argument("--contexts", default="64,128,256,512,1024")
     sc.add_argument("--widths", default="128,256,384,512,768")
     sc.add_argument("--batch-size", type=int, default=8)
     sc.add_argument("--rounds", type=int, default=1, help="alternated rounds per side")
-    sc.set_defaults(func=cmd_scaling, steps=3, warmup=1)
+    sc.set_defaults(func=cmd_scaling)
 
     tok = sub.add_parser("tokenizers", help="tokenizer training and encoding speed "
                                             "(options: python -m benchmarks.tokenizers_bench -h)")
@@ -714,9 +734,10 @@ def main(argv=None):
         parser.error("--rounds must be >= 1")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    args.func(args)
+    rows = args.func(args)
     log(args, f"done in {time.perf_counter() - start:.0f} s; results under {args.out}")
-    return 0
+    # exit status 1 when a worker failed (a missing PyTorch is not a failure)
+    return 1 if any(row.get("errors") for row in rows) else 0
 
 
 if __name__ == "__main__":

@@ -28,8 +28,10 @@ the arrays in place, outside any graph).
 
 `impl`: 'ref' builds the classes of this module; 'models' uses `models.TransformerLM` /
 `models.LSTMLM` (the project's own language models); 'auto' (default) takes 'models' when
-those exist and build a network of the same parameter count as this reference, else 'ref'.
-The chosen one is reported (`model_impl`, `optimizer_impl`) in every benchmark row.
+they exist, accept the config's fields as keyword arguments and, given this reference's
+weights, compute the same logits (so the comparison with torch_ref stays like for like),
+else 'ref'. The choice is reported (`model_impl`, `model_impl_note`, `optimizer_impl`)
+in every benchmark row.
 """
 
 import math
@@ -67,8 +69,8 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(p)
         self.blocks = nn.ModuleList(
             nn.TransformerBlock(c, cfg["n_head"],
-                                ff=nn.FeedForward(c, 4 * c, p, activation=_gelu_name(cfg),
-                                                  bias=bias),
+                                ff=nn.FeedForward(c, hidden=4 * c, dropout=p,
+                                                  activation=_gelu_name(cfg), bias=bias),
                                 dropout=p, norm="pre", causal=True, bias=bias)
             for _ in range(cfg["n_layer"]))
         self.ln_f = nn.LayerNorm(c, eps=1e-5, bias=bias)
@@ -114,7 +116,8 @@ class LSTMLM(nn.Module):
         super().__init__()
         layers = cfg.get("num_layers", 1)
         self.embedding = nn.Embedding(cfg["vocab_size"], cfg["emb_dim"])
-        self.lstm = nn.LSTM(cfg["emb_dim"], cfg["hidden_size"], layers, batch_first=True,
+        self.lstm = nn.LSTM(cfg["emb_dim"], cfg["hidden_size"], num_layers=layers,
+                            batch_first=True,
                             dropout=cfg.get("dropout", 0.0) if layers > 1 else 0.0)
         self.head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"])
         init.normal_(self.embedding.weight, 0.0, 0.02)
@@ -234,49 +237,79 @@ def expected_param_count(cfg):
 
 
 def _build_models_impl(cfg):
-    """The project's own LM (models.TransformerLM / models.LSTMLM) for `cfg`, or None when
-    the models package does not provide it (yet) or builds something else."""
+    """(the project's own LM for `cfg` or None, why not). The project's `models.TransformerLM`
+    / `models.LSTMLM` is used only when it builds from the config's fields and computes the
+    same function as this module's reference: same parameter shapes in the same order and,
+    with the reference's weights copied in, the same logits. It then also starts from the
+    reference's (nanoGPT) initialisation."""
     try:
         import models
-    except ImportError:
-        return None
+    except ImportError as exc:
+        return None, f"no models package ({exc})"
+    cls = getattr(models, "TransformerLM" if cfg["kind"] == "gpt" else "LSTMLM", None)
+    if cls is None:
+        return None, f"models has no {'TransformerLM' if cfg['kind'] == 'gpt' else 'LSTMLM'}"
+    if cfg["kind"] == "gpt":
+        kwargs = dict(vocab_size=cfg["vocab_size"], block_size=cfg["block_size"],
+                      n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                      dropout=cfg.get("dropout", 0.0), bias=cfg.get("bias", True),
+                      tie_weights=cfg.get("tie_weights", False))
+    else:
+        kwargs = dict(vocab_size=cfg["vocab_size"], emb_dim=cfg["emb_dim"],
+                      hidden_size=cfg["hidden_size"], num_layers=cfg.get("num_layers", 1),
+                      dropout=cfg.get("dropout", 0.0))
     try:
-        if cfg["kind"] == "gpt":
-            cls = getattr(models, "TransformerLM", None)
-            if cls is None:
-                return None
-            model = cls(vocab_size=cfg["vocab_size"], block_size=cfg["block_size"],
-                        n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
-                        dropout=cfg.get("dropout", 0.0), bias=cfg.get("bias", True),
-                        tie_weights=cfg.get("tie_weights", False))
-        else:
-            cls = getattr(models, "LSTMLM", None)
-            if cls is None:
-                return None
-            model = cls(vocab_size=cfg["vocab_size"], emb_dim=cfg["emb_dim"],
-                        hidden_size=cfg["hidden_size"], num_layers=cfg.get("num_layers", 1),
-                        dropout=cfg.get("dropout", 0.0))
-    except (TypeError, ValueError):   # another signature: not this benchmark's model
-        return None
-    if model.num_parameters() != expected_param_count(cfg):
-        return None
-    return model
+        model = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        return None, f"{cls.__name__}({', '.join(kwargs)}) failed: {exc}"
+    ref = GPT(cfg) if cfg["kind"] == "gpt" else LSTMLM(cfg)
+    why = _same_network(model, ref, cfg)
+    return (model, None) if why is None else (None, f"{cls.__name__}: {why}")
+
+
+def _same_network(model, ref, cfg):
+    """None when `model` computes what `ref` does (after taking ref's weights), else why not."""
+    mine, theirs = list(model.parameters()), list(ref.parameters())
+    if [p.shape for p in mine] != [p.shape for p in theirs]:
+        return "parameter shapes differ from the reference"
+    for p, q in zip(mine, theirs):
+        p.data[...] = q.data
+    small = dict(cfg, batch_size=2)
+    if cfg["kind"] == "gpt":
+        small["block_size"] = min(cfg["block_size"], 8)
+    else:
+        small["seq_len"] = min(cfg["seq_len"], 4)
+    idx, _ = make_batch(small, seed=0)
+    model.eval()
+    ref.eval()
+    try:
+        with mg.no_grad():
+            out, want = model(idx), ref(idx)[0]
+    except Exception as exc:        # a forward with another signature
+        return f"forward(idx) failed: {exc}"
+    finally:
+        model.train()
+    out = out[0] if isinstance(out, tuple) else out
+    if getattr(out, "shape", None) != want.shape or not np.allclose(
+            out.numpy(), want.numpy(), rtol=1e-4, atol=1e-5):
+        return "its logits differ from the reference's with the same weights"
+    return None
 
 
 def build_model(cfg, impl="auto"):
-    """(model, impl used) for a config dict."""
+    """(model, impl used, note) for a config dict; note says why 'auto' fell back."""
     if impl not in ("auto", "models", "ref"):
         raise ValueError(f"impl must be 'auto', 'models' or 'ref', got {impl!r}")
     if cfg["kind"] not in ("gpt", "lstm"):
         raise ValueError(f"unknown model kind {cfg['kind']!r} (expected 'gpt' or 'lstm')")
+    note = None
     if impl in ("auto", "models"):
-        model = _build_models_impl(cfg)
+        model, note = _build_models_impl(cfg)
         if model is not None:
-            return model, "models"
+            return model, "models", None
         if impl == "models":
-            raise RuntimeError("models.TransformerLM / models.LSTMLM with the benchmark's "
-                               "architecture is not available; use impl='ref'")
-    return (GPT(cfg) if cfg["kind"] == "gpt" else LSTMLM(cfg)), "mg_ref"
+            raise RuntimeError(f"cannot use the models package's LM: {note}")
+    return (GPT(cfg) if cfg["kind"] == "gpt" else LSTMLM(cfg)), "mg_ref", note
 
 
 def build(name, seed=1337, impl="auto", device="cpu", **overrides):
@@ -284,12 +317,14 @@ def build(name, seed=1337, impl="auto", device="cpu", **overrides):
     and `optimizer_impl`. The model is in training mode, on `device`."""
     cfg = resolve(name, overrides)
     mg.manual_seed(seed)
-    model, used = build_model(cfg, impl)
+    model, used, note = build_model(cfg, impl)
     model.train()
     if device != "cpu":
         model.to(device)
     optimizer, origin = configure_optimizer(model, cfg)
     cfg.update(model_impl=used, optimizer_impl=origin)
+    if note:
+        cfg["model_impl_note"] = note
     return model, optimizer, cfg
 
 

@@ -138,6 +138,7 @@ def run_train_step(args):
             "loss_last": losses[-1],
             "overrides": overrides,
             "model_impl": cfg["model_impl"],
+            "model_impl_note": cfg.get("model_impl_note"),
             "optimizer_impl": cfg["optimizer_impl"],
             **_common(mg, xp_name),
         }

@@ -13,11 +13,11 @@ from minigrad.backend import (  # noqa: F401
     int64, long, manual_seed, set_default_dtype, set_rng_state, uint8)
 from minigrad.ops import (  # noqa: F401
     abs, cat, chunk, clamp, concat, cos, erf, exp, expand, flatten, log, logsumexp, matmul,
-    maximum, mean, minimum, permute, relu, reshape, sigmoid, sin, split, sqrt, squeeze, stack,
-    sum, tanh, transpose, tril, triu, unsqueeze, var, where)
+    log_softmax, maximum, mean, minimum, permute, relu, reshape, sigmoid, sin, softmax, split,
+    sqrt, squeeze, stack, sum, tanh, transpose, tril, triu, unsqueeze, var, where)
 from minigrad.tensor import (  # noqa: F401
-    Tensor, arange, empty, eye, full, full_like, linspace, ones, ones_like, rand, rand_like,
-    randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
+    Tensor, arange, empty, eye, full, full_like, linspace, multinomial, ones, ones_like, rand,
+    rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from minigrad import functional  # noqa: F401,E402
 from minigrad.gradcheck import gradcheck, gradgradcheck  # noqa: F401,E402
 

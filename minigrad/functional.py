@@ -4,13 +4,12 @@ import math
 
 from minigrad import ops
 from minigrad.ops import (  # noqa: F401  (re-exported under PyTorch's names)
-    cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax, relu, sigmoid, softmax,
-    tanh)
+    cross_entropy, dropout, embedding, gelu, layer_norm, relu, sigmoid, tanh)
 
 
-def linear(x, weight, bias=None):
-    """``x @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
-    return ops.linear(x, weight, bias)
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    return ops.linear(input, weight, bias)
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -35,22 +34,42 @@ def nll_loss(log_probs, target, ignore_index=-100, reduction="mean"):
     return total if reduction == "sum" else ops.div(total, max(int(keep.sum()), 1))
 
 
-def scaled_dot_product_attention(q, k, v, causal=False, mask=None, dropout_p=0.0,
-                                 training=True, return_weights=False):
-    """softmax(q k^T / sqrt(d) + mask) v over the last two dimensions of q, k, v
-    (..., T, d). ``causal`` masks keys after each query (offset for a key/value cache
-    longer than the queries). Without an extra mask, dropout or returned weights this is
-    one fused op (``minigrad.ops.fused.Attention``); otherwise it is composed of ops."""
-    if mask is None and not return_weights and (dropout_p == 0 or not training):
-        return ops.attention(q, k, v, causal)
-    tq, tk = q.shape[-2], k.shape[-2]
-    scores = ops.mul(ops.matmul(q, ops.swapaxes(k, -1, -2)), 1.0 / math.sqrt(q.shape[-1]))
-    if causal:
-        xp = q.xp
-        future = xp.triu(xp.ones((tq, tk), dtype=bool), k=tk - tq + 1)
-        scores = ops.masked_fill(scores, future, -math.inf)
-    if mask is not None:
-        scores = ops.masked_fill(scores, mask.data if hasattr(mask, "data") else mask, -math.inf)
+def softmax(input, dim=-1):
+    """exp(x) / sum(exp(x)) along ``dim`` (numerically stable)."""
+    return ops.softmax(input, dim)
+
+
+def log_softmax(input, dim=-1):
+    """x - logsumexp(x) along ``dim``."""
+    return ops.log_softmax(input, dim)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, return_weights=False):
+    """softmax(q k^T * scale + mask) v over q (..., L, d), k (..., S, d), v (..., S, dv),
+    as PyTorch's: ``attn_mask`` is bool (True where a query may attend) or float (added to
+    the scores); ``is_causal`` hides the keys after each query (the queries are the last L
+    of S positions, as with a key/value cache); dropout ``dropout_p`` is applied to the
+    weights (pass 0 in eval). ``scale`` defaults to 1/sqrt(d).
+
+    Without a mask, dropout or ``return_weights`` (ours: also return the weights, for
+    plots) this is one fused op, ``minigrad.ops.fused.Attention``; otherwise it is composed
+    of ops."""
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if attn_mask is None and not return_weights and dropout_p == 0 \
+            and scale == 1.0 / math.sqrt(query.shape[-1]):
+        return ops.attention(query, key, value, is_causal)
+    scores = ops.mul(ops.matmul(query, ops.swapaxes(key, -1, -2)), scale)
+    if is_causal:
+        xp, tq, tk = query.xp, query.shape[-2], key.shape[-2]
+        scores = ops.masked_fill(scores, xp.triu(xp.ones((tq, tk), dtype=bool), k=tk - tq + 1),
+                                 -math.inf)
+    if attn_mask is not None:
+        mask = attn_mask.data if hasattr(attn_mask, "data") else attn_mask
+        if mask.dtype.kind == "b":
+            scores = ops.masked_fill(scores, ~mask, -math.inf)
+        else:
+            scores = ops.add(scores, attn_mask)
     weights = ops.softmax(scores, -1)
-    out = ops.matmul(ops.dropout(weights, dropout_p, training), v)
+    out = ops.matmul(ops.dropout(weights, dropout_p), value)
     return (out, weights) if return_weights else out

@@ -507,6 +507,27 @@ def randint(low, high=None, size=(), dtype=None, device=None):
     return Tensor(data, dtype=dtype or backend.int64)
 
 
+def multinomial(probs, num_samples, replacement=False):
+    """Draw category indices from each row of ``probs`` (..., C), non-negative weights that
+    need not sum to 1, with the seeded generator (sampling the next token)."""
+    p = probs.numpy().astype(np.float64)
+    if p.ndim == 0 or (p < 0).any() or not np.isfinite(p).all():
+        raise ValueError("multinomial: probs must be a non-empty tensor of finite, "
+                         "non-negative weights")
+    rows = p.reshape(-1, p.shape[-1])
+    totals = rows.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        raise ValueError("multinomial: a row of probs sums to 0")
+    if not replacement and num_samples > p.shape[-1]:
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {p.shape[-1]} categories")
+    rng = backend.generator(np)
+    out = np.stack([rng.choice(p.shape[-1], num_samples, replace=replacement, p=r / t)
+                    for r, t in zip(rows, totals[:, 0])])
+    return Tensor(out.reshape(p.shape[:-1] + (num_samples,)), dtype=backend.int64,
+                  device=probs.device)
+
+
 def randperm(n, device=None):
     xp = backend.xp_for_device(device)
     return Tensor(backend.generator(xp).permutation(n), dtype=backend.int64)

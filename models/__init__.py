@@ -1,1 +1,23 @@
-"""Language models built on minigrad, with their data pipeline (data.py)."""
+"""Language models built on minigrad, and everything to train, sample and evaluate them.
+
+    base.py         LanguageModel: the interface every model shares
+    simple.py       BigramLM, BigramEmbeddingLM, MLPLM
+    recurrent.py    RNNLM, LSTMLM (truncated BPTT, state carried between batches)
+    attention.py    SingleHeadAttentionLM, MultiHeadAttentionLM (HW4 1.3)
+    transformer.py  TransformerLM (GPT: learned / sinusoidal / RoPE positions, pre/post-LN)
+    config.py       Config (every setting of a run) and build_model
+    presets.py      the named configurations (tiny, hw4-*, nanogpt-char, thesis-bpe, quijote-lstm)
+    data.py         corpus -> token ids -> batches
+    train.py        Trainer: AdamW, schedule, clipping, accumulation, checkpoints, exact resume
+    checkpoint.py   run directories and checkpoint files
+    generate.py     sampling: temperature, top-k, top-p, penalties, key/value cache
+    evaluate.py     loss, perplexity, bits per character; HW4's estimate_loss
+    plot.py         loss curve, attention and position heatmaps (matplotlib, optional)
+    cli.py          the `minigrad` command
+"""
+from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM  # noqa: F401
+from models.base import LanguageModel  # noqa: F401
+from models.config import Config, build_model  # noqa: F401
+from models.recurrent import LSTMLM, RNNLM  # noqa: F401
+from models.simple import BigramEmbeddingLM, BigramLM, MLPLM  # noqa: F401
+from models.transformer import TransformerLM  # noqa: F401

@@ -28,8 +28,8 @@ class Head(nn.Module):
         q, k, v = (layer(x).unsqueeze(1) for layer in (self.query, self.key, self.value))
         if cache is not None:
             k, v = cache.append(k, v)
-        out = F.scaled_dot_product_attention(q, k, v, causal=True, dropout_p=self.dropout,
-                                             training=self.training)
+        out = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
         return out.squeeze(1)                                        # (B, T, head_size)
 
 
@@ -80,7 +80,8 @@ class MultiHeadAttentionLM(_AttentionLM):
     def __init__(self, vocab_size, block_size, n_embd=384, n_head=6, dropout=0.0, bias=False,
                  feedforward=False):
         super().__init__(vocab_size, block_size, n_embd)
-        self.sa_heads = nn.MultiHeadAttention(n_embd, n_head, dropout, causal=True, bias=bias)
+        self.sa_heads = nn.MultiHeadAttention(n_embd, n_head, dropout=dropout, causal=True,
+                                              bias=bias)
         self.ffwd = nn.FeedForward(n_embd, dropout=dropout, bias=bias) if feedforward else None
         self.lm_head = nn.Linear(n_embd, vocab_size)
         init_gpt_(self)

@@ -74,11 +74,11 @@ def load_trained(path, device="cpu"):
     """(model in eval mode, tokenizer, config, checkpoint dict) from a run directory or a
     checkpoint file; the tokenizer is the tokenizer.json next to the checkpoint."""
     file = find_checkpoint(path)
+    state = load_checkpoint(file)
     tokenizer_path = file.parent / TOKENIZER
     if not tokenizer_path.is_file():
         raise FileNotFoundError(f"{tokenizer_path}: missing; a checkpoint needs the tokenizer "
                                 f"file of its run next to it")
-    state = load_checkpoint(file)
     tokenizer = tokenizers.load(tokenizer_path)
     config = Config.from_dict(state["config"])
     model = build_model(config, tokenizer.vocab_size)

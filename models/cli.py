@@ -6,7 +6,7 @@
     minigrad generate --checkpoint runs/tiny --prompt "ROMEO:" --max-new-tokens 300 --seed 1
     minigrad evaluate --checkpoint runs/tiny --split val  # alias: eval
     minigrad presets                                      # list them; `presets tiny` shows one
-    minigrad plot --checkpoint runs/tiny                  # redraw loss.png
+    minigrad plot --checkpoint runs/tiny --attention "ROMEO:" --positions  # PNGs
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -68,6 +68,8 @@ def build_parser():
     gen.add_argument("--no-cache", action="store_true",
                      help="recompute the whole context each step (no key/value cache)")
     gen.add_argument("--device", default="cpu", help="cpu or cuda")
+    gen.add_argument("--stats", action="store_true",
+                     help="also print distinct-1/2/3 of the generated tokens (to stderr)")
 
     for name in ("evaluate", "eval"):
         ev = sub.add_parser(name, help="loss, perplexity and bits per character on a split"
@@ -83,8 +85,13 @@ def build_parser():
     pre = sub.add_parser("presets", help="list the presets, or show one")
     pre.add_argument("name", nargs="?", help="show this preset's full configuration")
 
-    plot = sub.add_parser("plot", help="draw loss.png of a run from its log.jsonl")
+    plot = sub.add_parser("plot", help="draw a run's loss curve, attention or positions",
+                          description="Draw loss.png from the run's log.jsonl; with --attention "
+                          "also attention.png (every layer and head, for a prompt), with "
+                          "--positions also positions.png (the positional encoding).")
     plot.add_argument("--checkpoint", required=True, help="run directory")
+    plot.add_argument("--attention", metavar="PROMPT", help="attention heatmaps for this prompt")
+    plot.add_argument("--positions", action="store_true", help="positional-encoding heatmap")
 
     sub.add_parser("bench", help="run the benchmarks (python -m benchmarks ...)", add_help=False)
     return parser
@@ -168,6 +175,10 @@ def cmd_generate(args):
                        eos_id=tokenizer.eos_id, greedy=args.greedy, use_cache=not args.no_cache)
     texts = [tokenizer.decode(prompt + out) for out in outputs]
     print("\n---\n".join(texts))
+    if args.stats:
+        from models.evaluate import distinct_n
+        print("distinct-1/2/3: " + " ".join(f"{distinct_n(outputs, n):.3f}" for n in (1, 2, 3)),
+              file=sys.stderr)
     return 0
 
 
@@ -211,15 +222,25 @@ def cmd_presets(args):
 
 
 def cmd_plot(args):
-    from models.checkpoint import LOG, PLOT
-    from models.plot import plot_loss_curve
+    from models import plot
+    from models.checkpoint import LOG, PLOT, load_trained
+    from models.generate import encode_prompt
     run = Path(args.checkpoint)
     if not (run / LOG).is_file():
         raise UsageError(f"{run}: no {LOG} (not a run directory?)")
-    path = plot_loss_curve(run / LOG, run / PLOT, lambda m: print(m, file=sys.stderr))
-    if path:
+    paths = [plot.plot_loss_curve(run / LOG, run / PLOT, lambda m: print(m, file=sys.stderr))]
+    if args.attention or args.positions:
+        model, tokenizer, _, _ = load_trained(run)
+        if args.attention:
+            ids = encode_prompt(tokenizer, args.attention)
+            labels = [tokenizer.decode([i]) for i in ids]
+            paths.append(plot.plot_attention(plot.attention_weights(model, ids), labels,
+                                             run / "attention.png"))
+        if args.positions:
+            paths.append(plot.plot_positions(*plot.position_table(model), run / "positions.png"))
+    for path in filter(None, paths):
         print(path)
-    return 0 if path else 1
+    return 0 if all(paths) else 1
 
 
 def cmd_bench(argv):

@@ -92,3 +92,10 @@ def evaluate_split(model, ids, context, batch_size=32, tokenizer=None):
         result.update(chars=chars, bytes=size, bits_per_char=bits / max(chars, 1),
                       bits_per_byte=bits / max(size, 1))
     return result
+
+
+def distinct_n(sequences, n):
+    """Distinct-n (Li et al. 2016): distinct n-grams / all n-grams over the token sequences
+    (generated samples); 1.0 means no n-gram repeats, low values mean repetitive text."""
+    grams = [tuple(seq[i:i + n]) for seq in sequences for i in range(len(seq) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0

@@ -41,3 +41,81 @@ def plot_loss_curve(log_path, png_path, say=print):
     fig.savefig(png_path, dpi=120)
     plt.close(fig)
     return str(png_path)
+
+
+def attention_weights(model, ids):
+    """The attention weights of a TransformerLM for one sequence: a list over layers of
+    arrays (n_head, T, T)."""
+    import minigrad as mg
+    from models.evaluate import device_of, to_ids
+    from models.transformer import TransformerLM
+    if not isinstance(model, TransformerLM):
+        raise ValueError(f"attention heatmaps need a transformer model, not {type(model).__name__}")
+    model.check_length(len(ids))
+    with mg.no_grad():
+        _, weights = model(to_ids([ids], device_of(model)), need_weights=True)
+    return [w.numpy()[0] for w in weights]
+
+
+def position_table(model):
+    """(name, array (positions, width)) of a model's positional encoding: the learned or
+    sinusoidal table added to the input, or RoPE's cos table of rotation angles."""
+    from models.transformer import TransformerLM
+    if isinstance(model, TransformerLM):
+        if model.wpe is None:
+            table = model.blocks[0].attn.rope.cos
+            return "RoPE: cos(angle) by position and channel pair", table.numpy()[:model.block_size]
+        table = model.wpe.weight if hasattr(model.wpe, "weight") else model.wpe.pe
+        return type(model.wpe).__name__, table.numpy()[:model.block_size]
+    if hasattr(model, "position_embedding_table"):
+        return "LearnedPositionalEmbedding", model.position_embedding_table.weight.numpy()
+    raise ValueError(f"{type(model).__name__} has no positional encoding")
+
+
+def plot_attention(weights, labels, png_path):
+    """One heatmap per layer and head (rows: layers, columns: heads) of weights[layer]
+    (n_head, T, T): row t is how much position t attends to each earlier position."""
+    plt = _require_pyplot()
+    layers, heads = len(weights), weights[0].shape[0]
+    fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads + 1, 2.2 * layers + 0.5),
+                             squeeze=False)
+    ticks = range(len(labels))
+    shown = [repr(s)[1:-1] for s in labels]
+    for i in range(layers):
+        for h in range(heads):
+            ax = axes[i][h]
+            ax.imshow(weights[i][h], cmap="viridis", vmin=0, vmax=1)
+            ax.set_title(f"layer {i} head {h}", fontsize=8)
+            small = len(labels) <= 24
+            ax.set_xticks(ticks if small else [])
+            ax.set_yticks(ticks if small else [])
+            if small:
+                ax.set_xticklabels(shown, fontsize=6, rotation=90)
+                ax.set_yticklabels(shown, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return str(png_path)
+
+
+def plot_positions(name, table, png_path):
+    """Heatmap of a positional encoding table (positions x channels)."""
+    plt = _require_pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    image = ax.imshow(table, aspect="auto", cmap="RdBu_r")
+    ax.set_xlabel("channel")
+    ax.set_ylabel("position")
+    ax.set_title(name)
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return str(png_path)
+
+
+def _require_pyplot():
+    plt = _pyplot()
+    if plt is None:
+        raise RuntimeError("this plot needs matplotlib: pip install matplotlib "
+                           "(or pip install -e '.[plot]')")
+    return plt

@@ -16,11 +16,12 @@ class _RecurrentLM(LanguageModel):
     recurrent = True
     layer = None
 
-    def __init__(self, vocab_size, n_embd=64, hidden_size=128, n_layer=1, dropout=0.0):
+    def __init__(self, vocab_size, emb_dim=64, hidden_size=128, num_layers=1, dropout=0.0):
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, n_embd)
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
         self.drop = nn.Dropout(dropout)
-        self.rnn = self.layer(n_embd, hidden_size, n_layer, batch_first=True, dropout=dropout)
+        self.rnn = self.layer(emb_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                              dropout=dropout)
         self.lm_head = nn.Linear(hidden_size, vocab_size)
         # Embedding and head as the GPT's; the recurrent weights keep U(-1/sqrt(H), 1/sqrt(H)).
         nn.init.normal_(self.embedding.weight, 0.0, 0.02)

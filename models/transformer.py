@@ -39,8 +39,10 @@ class TransformerLM(LanguageModel):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             nn.TransformerBlock(
-                n_embd, n_head, nn.FeedForward(n_embd, ff_hidden, dropout, activation, ff_variant, bias),
-                dropout, norm, causal=True, bias=bias, rope=positions == "rope")
+                n_embd, n_head, dropout=dropout, norm=norm, causal=True, bias=bias,
+                rope=positions == "rope",
+                ff=nn.FeedForward(n_embd, hidden=ff_hidden, activation=activation,
+                                  dropout=dropout, variant=ff_variant, bias=bias))
             for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd, bias=bias)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=bias)

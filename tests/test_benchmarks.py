@@ -281,3 +281,12 @@ def test_tokenizers_subcommand_forwards(monkeypatch):
     monkeypatch.setattr(tokenizers_bench, "main", lambda argv: seen.append(argv) or 0)
     assert cli.main(["tokenizers", "--vocab-size", "300", "--skip-peers", "--json"]) == 0
     assert seen == [["--vocab-size", "300", "--skip-peers", "--json"]]
+
+
+def test_subcommand_defaults_are_separate():
+    from benchmarks.__main__ import build_parser
+    parser = build_parser()
+    scaling = parser.parse_args(["scaling"])
+    step = parser.parse_args(["train-step"])
+    assert (step.steps, step.warmup, step.rounds, step.preset) == (10, 2, 3, "tiny")
+    assert (scaling.steps, scaling.warmup, scaling.rounds) == (3, 1, 1)

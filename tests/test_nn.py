@@ -51,55 +51,60 @@ def _with_cache(layer, x, split):
     return mg.cat([layer(x[:, :split], cache=cache), layer(x[:, split:], cache=cache)], dim=1)
 
 
-# name -> () -> (layer, inputs, outputs, reseed). The part of the name before '-' is the
-# nn class the case covers (test_every_layer_has_a_gradcheck_case).
+def case(layer, *inputs, outputs=None, reseed=False):
+    return layer, list(inputs), outputs or (lambda y: y), reseed
+
+
+def gelu_ff():
+    return nn.FeedForward(4, 4, activation="gelu")
+
+
+# name -> () -> case(...). The part of the name before '-' is the nn class the case covers
+# (test_every_layer_has_a_gradcheck_case). Sizes are tiny: the full Jacobian costs two
+# forwards per input element and one backward per output element.
 GRADCHECK_CASES = {
-    "Linear": lambda: (nn.Linear(3, 2), [randn(2, 3, 3)], None, False),
-    "Linear-nobias": lambda: (nn.Linear(3, 2, bias=False), [randn(2, 3)], None, False),
-    "Embedding": lambda: (nn.Embedding(5, 3), [ids(2, 3, high=5)], None, False),
-    "LayerNorm": lambda: (nn.LayerNorm(4), [randn(2, 3, 4)], None, False),
-    "LayerNorm-nobias": lambda: (nn.LayerNorm(4, bias=False), [randn(2, 4)], None, False),
-    "LayerNorm-noaffine": lambda: (nn.LayerNorm((2, 3), elementwise_affine=False),
-                                   [randn(2, 2, 3)], None, False),
-    "Dropout": lambda: (nn.Dropout(0.5), [randn(2, 3, 4)], None, True),
-    "ReLU": lambda: (nn.ReLU(), [randn(2, 3, 4, away_from_zero=True)], None, False),
-    "GELU": lambda: (nn.GELU(), [randn(2, 3, 4)], None, False),
-    "GELU-tanh": lambda: (nn.GELU("tanh"), [randn(2, 3, 4)], None, False),
-    "Tanh": lambda: (nn.Tanh(), [randn(2, 3, 4)], None, False),
-    "Sequential": lambda: (nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)),
-                           [randn(2, 3)], None, False),
-    "MultiHeadAttention": lambda: (nn.MultiHeadAttention(4, 2), [randn(2, 3, 4)], None, False),
-    "MultiHeadAttention-weights": lambda: (
-        _need_weights(nn.MultiHeadAttention(4, 2, causal=False)), [randn(2, 3, 4)], None, False),
-    "MultiHeadAttention-rope-cache": lambda: (
-        _cached(nn.MultiHeadAttention(4, 2, rope=True, bias=False)), [randn(1, 3, 4)], None,
-        False),
-    "MultiHeadAttention-dropout": lambda: (nn.MultiHeadAttention(4, 2, dropout=0.3),
-                                           [randn(1, 3, 4)], None, True),
-    "FeedForward": lambda: (nn.FeedForward(4, 6), [randn(2, 3, 4, away_from_zero=True)],
-                            None, False),
-    "FeedForward-gelu3": lambda: (nn.FeedForward(3, 4, variant="gelu3"), [randn(2, 3, 3)],
-                                  None, False),
-    "TransformerBlock-pre": lambda: (nn.TransformerBlock(4, 2, ff=nn.FeedForward(4, 4, activation="gelu")),
-                                     [randn(2, 3, 4)], None, False),
-    "TransformerBlock-post": lambda: (nn.TransformerBlock(4, 2, ff=nn.FeedForward(4, 4, activation="gelu"),
-                                                          norm="post"),
-                                      [randn(2, 3, 4)], None, False),
-    "RNNCell": lambda: (nn.RNNCell(3, 2), [randn(2, 3), randn(2, 2)], None, False),
-    "LSTMCell": lambda: (_cell_with_state(nn.LSTMCell(3, 2)), [randn(2, 3), randn(2, 2),
-                                                              randn(2, 2)], _flat, False),
-    "GRUCell": lambda: (nn.GRUCell(3, 2), [randn(2, 3), randn(2, 2)], None, False),
-    "RNN": lambda: (nn.RNN(2, 2, num_layers=2, batch_first=True),
-                    [randn(2, 3, 2), randn(2, 2, 2)], _flat, False),
-    "LSTM": lambda: (_lstm_with_state(nn.LSTM(2, 2, num_layers=2, batch_first=True)),
-                     [randn(2, 3, 2), randn(2, 2, 2), randn(2, 2, 2)], _flat, False),
-    "GRU": lambda: (nn.GRU(2, 2, num_layers=2), [randn(3, 2, 2), randn(2, 2, 2)], _flat, False),
-    "LearnedPositionalEmbedding": lambda: (_offset(nn.LearnedPositionalEmbedding(5, 3), 2),
-                                           [randn(2, 3, 3)], None, False),
-    "SinusoidalPositionalEncoding": lambda: (_offset(nn.SinusoidalPositionalEncoding(4), 3),
-                                             [randn(2, 3, 4)], None, False),
-    "RotaryEmbedding": lambda: (_offset(nn.RotaryEmbedding(4), 5), [randn(2, 2, 3, 4)], None,
-                                False),
+    "Linear": lambda: case(nn.Linear(3, 2), randn(2, 3, 3)),
+    "Linear-nobias": lambda: case(nn.Linear(3, 2, bias=False), randn(2, 3)),
+    "Embedding": lambda: case(nn.Embedding(5, 3), ids(2, 3, high=5)),
+    "LayerNorm": lambda: case(nn.LayerNorm(4), randn(2, 3, 4)),
+    "LayerNorm-nobias": lambda: case(nn.LayerNorm(4, bias=False), randn(2, 4)),
+    "LayerNorm-noaffine": lambda: case(nn.LayerNorm((2, 3), elementwise_affine=False),
+                                       randn(2, 2, 3)),
+    "Dropout": lambda: case(nn.Dropout(0.5), randn(2, 3, 4), reseed=True),
+    "ReLU": lambda: case(nn.ReLU(), randn(2, 3, 4, away_from_zero=True)),
+    "GELU": lambda: case(nn.GELU(), randn(2, 3, 4)),
+    "GELU-tanh": lambda: case(nn.GELU("tanh"), randn(2, 3, 4)),
+    "Tanh": lambda: case(nn.Tanh(), randn(2, 3, 4)),
+    "Sequential": lambda: case(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)),
+                               randn(2, 3)),
+    "MultiHeadAttention": lambda: case(nn.MultiHeadAttention(4, 2), randn(2, 3, 4)),
+    "MultiHeadAttention-weights": lambda: case(
+        _need_weights(nn.MultiHeadAttention(4, 2, causal=False)), randn(2, 3, 4)),
+    "MultiHeadAttention-rope-cache": lambda: case(
+        _cached(nn.MultiHeadAttention(4, 2, rope=True, bias=False)), randn(1, 3, 4)),
+    "MultiHeadAttention-dropout": lambda: case(nn.MultiHeadAttention(4, 2, dropout=0.3),
+                                               randn(1, 3, 4), reseed=True),
+    "FeedForward": lambda: case(nn.FeedForward(4, 6), randn(2, 3, 4, away_from_zero=True)),
+    "FeedForward-gelu3": lambda: case(nn.FeedForward(3, 4, variant="gelu3"), randn(2, 3, 3)),
+    "TransformerBlock-pre": lambda: case(nn.TransformerBlock(4, 2, ff=gelu_ff()),
+                                         randn(2, 3, 4)),
+    "TransformerBlock-post": lambda: case(nn.TransformerBlock(4, 2, ff=gelu_ff(), norm="post"),
+                                          randn(2, 3, 4)),
+    "RNNCell": lambda: case(nn.RNNCell(3, 2), randn(2, 3), randn(2, 2)),
+    "LSTMCell": lambda: case(_with_state(nn.LSTMCell(3, 2)), randn(2, 3), randn(2, 2),
+                             randn(2, 2), outputs=_flat),
+    "GRUCell": lambda: case(nn.GRUCell(3, 2), randn(2, 3), randn(2, 2)),
+    "RNN": lambda: case(nn.RNN(2, 2, num_layers=2, batch_first=True), randn(2, 3, 2),
+                        randn(2, 2, 2), outputs=_flat),
+    "LSTM": lambda: case(_with_state(nn.LSTM(2, 2, num_layers=2, batch_first=True)),
+                         randn(2, 3, 2), randn(2, 2, 2), randn(2, 2, 2), outputs=_flat),
+    "GRU": lambda: case(nn.GRU(2, 2, num_layers=2), randn(3, 2, 2), randn(2, 2, 2),
+                        outputs=_flat),
+    "LearnedPositionalEmbedding": lambda: case(
+        _offset(nn.LearnedPositionalEmbedding(5, 3), 2), randn(2, 3, 3)),
+    "SinusoidalPositionalEncoding": lambda: case(
+        _offset(nn.SinusoidalPositionalEncoding(4), 3), randn(2, 3, 4)),
+    "RotaryEmbedding": lambda: case(_offset(nn.RotaryEmbedding(4), 5), randn(2, 2, 3, 4)),
 }
 
 
@@ -126,11 +131,8 @@ def _offset(layer, offset):
     return _Wrap(layer, lambda m, x: m(x, offset=offset))
 
 
-def _cell_with_state(cell):
-    return _Wrap(cell, lambda m, x, h, c: m(x, (h, c)))
-
-
-def _lstm_with_state(lstm):
+def _with_state(lstm):
+    """An LSTM or LSTMCell taking h and c as separate arguments."""
     return _Wrap(lstm, lambda m, x, h, c: m(x, (h, c)))
 
 
@@ -144,8 +146,7 @@ def _flat(result):
 
 @pytest.mark.parametrize("name", sorted(GRADCHECK_CASES))
 def test_layer_gradcheck(name, float64):
-    layer, inputs, outputs, reseed = GRADCHECK_CASES[name]()
-    gradcheck_layer(layer, inputs, outputs or (lambda y: y), reseed)
+    gradcheck_layer(*GRADCHECK_CASES[name]())
 
 
 def test_every_layer_has_a_gradcheck_case():
@@ -379,6 +380,7 @@ def test_init_functions_follow_pytorchs_formulas():
     assert abs(w.numpy().mean() - 1.0) < 1e-3 and abs(w.numpy().std() - 0.02) < 1e-3
     assert nn.init.zeros_(w) is w and not w.numpy().any()
     assert nn.init.ones_(w).numpy().min() == 1
+    assert nn.init.constant_(w, 0.5).numpy().max() == 0.5
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         nn.init.xavier_uniform_(mg.empty(3))
 
@@ -498,6 +500,20 @@ def test_feed_forward_variants():
         nn.FeedForward(4, variant="swiglu")
 
 
+def test_nn_functional_takes_pytorch_arguments():
+    import minigrad.nn.functional as F
+    x = mg.randn(2, 3, 5, 4)
+    np.testing.assert_array_equal(F.softmax(x, dim=-1).numpy(), x.softmax(-1).numpy())
+    np.testing.assert_array_equal(F.log_softmax(x, dim=1).numpy(), x.log_softmax(1).numpy())
+    causal = F.scaled_dot_product_attention(x, x, x, is_causal=True).numpy()
+    allowed = mg.tril(mg.ones(5, 5)) == 1
+    np.testing.assert_allclose(F.scaled_dot_product_attention(x, x, x, attn_mask=allowed).numpy(),
+                               causal, rtol=1e-6)
+    additive = mg.zeros(5, 5).masked_fill(~allowed, -1e9)
+    np.testing.assert_allclose(F.scaled_dot_product_attention(x, x, x, attn_mask=additive).numpy(),
+                               causal, rtol=1e-6)
+
+
 # ---------------------------------------------------------------- bad inputs
 
 @pytest.mark.parametrize("make, call, error, message", [
@@ -594,9 +610,8 @@ def copy_weights(torch, ours, theirs, names=None):
 def assert_same_outputs_and_grads(torch, ours, theirs, inputs, our_out, their_out, names=None):
     """Compare outputs, then (after backward of the same random weighting) the gradients
     of every input and parameter."""
-    mine = inputs
     theirs_in = [to_torch(torch, x) for x in inputs]
-    a = _flat(our_out(ours, *mine))
+    a = _flat(our_out(ours, *inputs))
     b = _flat(their_out(theirs, *theirs_in))
     assert len(a) == len(b)
     weights = [np.random.default_rng(i).standard_normal(x.shape) for i, x in enumerate(a)]
@@ -604,7 +619,7 @@ def assert_same_outputs_and_grads(torch, ours, theirs, inputs, our_out, their_ou
         np.testing.assert_allclose(x.numpy(), y.detach().numpy(), rtol=1e-6, atol=1e-9)
     sum(((x * mg.tensor(w)).sum() for x, w in zip(a, weights)), mg.tensor(0.0)).backward()
     sum((y * torch.tensor(w)).sum() for y, w in zip(b, weights)).backward()
-    for x, y in zip(mine, theirs_in):
+    for x, y in zip(inputs, theirs_in):
         if y.requires_grad:
             np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-6, atol=1e-9)
     their_params = dict(theirs.named_parameters())

@@ -6,7 +6,8 @@
 from minigrad.nn import functional, init, utils  # noqa: F401
 from minigrad.nn.attention import KVCache, MultiHeadAttention
 from minigrad.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, Tanh
-from minigrad.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from minigrad.nn.container import ModuleDict, ModuleList, Sequential
+from minigrad.nn.module import Module, Parameter
 from minigrad.nn.positional import (
     LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding)
 from minigrad.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell

@@ -75,9 +75,10 @@ class MultiHeadAttention(Module):
             q, k = self.rope(q, offset), self.rope(k, offset)
         if cache is not None:
             k, v = cache.append(k, v)
-        y, weights = F.scaled_dot_product_attention(
-            q, k, v, causal=self.causal, dropout_p=self.dropout, training=self.training,
-            return_weights=True)
+        out = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal,
+            return_weights=need_weights)
+        y, weights = out if need_weights else (out, None)
         y = self.out_proj(y.transpose(1, 2).reshape(b, t, e))
         return (y, weights) if need_weights else y
 

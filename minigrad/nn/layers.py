@@ -97,7 +97,9 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        shape = tuple(normalized_shape)
         self.normalized_shape, self.eps = shape, eps
         self.weight = Parameter(ones(*shape)) if elementwise_affine else None
         self.bias = Parameter(zeros(*shape)) if elementwise_affine and bias else None

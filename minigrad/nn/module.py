@@ -59,35 +59,32 @@ class Module:
 
     # ------------------------------------------------------------ registration
 
-    def _registry(self, name):
+    def _require_init(self, name):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called: "
                                  f"call super().__init__() first in {type(self).__name__}.__init__")
-        return self._parameters, self._buffers, self._modules
 
     def __setattr__(self, name, value):
-        params, buffers, modules = self._registry(name)
-        if isinstance(value, Parameter):
+        if isinstance(value, (Parameter, Module)):
+            self._require_init(name)
             self._forget(name)
-            params[name] = value
-        elif isinstance(value, Module):
-            self._forget(name)
-            modules[name] = value
-        elif name in params:
+            table = self._parameters if isinstance(value, Parameter) else self._modules
+            table[name] = value
+        elif name in self.__dict__.get("_parameters", ()):
             if value is not None:
                 raise TypeError(f"{type(self).__name__}.{name} is a parameter: assign a "
                                 f"Parameter (or None), not a {type(value).__name__}")
-            params[name] = None
-        elif name in buffers:
+            self._parameters[name] = None
+        elif name in self.__dict__.get("_buffers", ()):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"{type(self).__name__}.{name} is a buffer: assign a Tensor "
                                 f"(or None), not a {type(value).__name__}")
-            buffers[name] = value
-        elif name in modules:
+            self._buffers[name] = value
+        elif name in self.__dict__.get("_modules", ()):
             if value is not None:
                 raise TypeError(f"{type(self).__name__}.{name} is a submodule: assign a "
                                 f"Module (or None), not a {type(value).__name__}")
-            modules[name] = None
+            self._modules[name] = None
         else:
             object.__setattr__(self, name, value)
 
@@ -120,7 +117,7 @@ class Module:
                             f"{type(tensor).__name__}")
         if "." in name or not name:
             raise ValueError(f"register_buffer: invalid name {name!r}")
-        self._registry(name)
+        self._require_init(name)
         self._forget(name)
         self._buffers[name] = tensor
         if not persistent:
@@ -241,16 +238,7 @@ class Module:
     def state_dict(self):
         """``{dotted name: tensor}`` of every parameter and persistent buffer. The tensors
         share memory with the module (as in PyTorch): copy them to keep a snapshot."""
-        state = {}
-        for prefix, module in self.named_modules():
-            dot = f"{prefix}." if prefix else ""
-            for name, p in module._parameters.items():
-                if p is not None:
-                    state[dot + name] = p.detach()
-            for name, b in module._buffers.items():
-                if b is not None and name not in module._non_persistent:
-                    state[dot + name] = b.detach()
-        return state
+        return {name: t.detach() for name, t in self._state_tensors()}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy tensors (or arrays) from ``state_dict`` into this module's parameters and
@@ -265,10 +253,12 @@ class Module:
         wrong = [f"{k}: checkpoint has shape {tuple(state_dict[k].shape)}, the model "
                  f"{own[k].shape}" for k in own
                  if k in state_dict and tuple(state_dict[k].shape) != own[k].shape]
-        errors = wrong[:]
-        if strict:
-            errors = ([f"missing key(s): {', '.join(missing)}"] if missing else []) + \
-                     ([f"unexpected key(s): {', '.join(unexpected)}"] if unexpected else []) + errors
+        errors = []
+        if strict and missing:
+            errors.append(f"missing key(s): {', '.join(missing)}")
+        if strict and unexpected:
+            errors.append(f"unexpected key(s): {', '.join(unexpected)}")
+        errors += wrong
         if errors:
             raise RuntimeError(f"error(s) in loading state_dict for {type(self).__name__}:\n  "
                                + "\n  ".join(errors))
@@ -315,85 +305,3 @@ def _move_in_place(t, device, dtype):
 def _array_like(value, target):
     """``value`` (Tensor or array) as an array of ``target``'s dtype on its device."""
     return Tensor(value, dtype=target.dtype, device=target.device).data
-
-
-# ---------------------------------------------------------------- containers
-
-class ModuleList(Module):
-    """A list of modules, registered as children ``0``, ``1``, ... (for N identical blocks)."""
-
-    def __init__(self, modules=()):
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, module):
-        setattr(self, str(len(self._modules)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def __getitem__(self, index):
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(items[index])
-        return items[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-
-class Sequential(ModuleList):
-    """Modules applied one after another: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 4))``."""
-
-    def __init__(self, *modules):
-        super().__init__(modules)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(*list(self)[index])
-        return super().__getitem__(index)
-
-    def forward(self, x):
-        for module in self:
-            x = module(x)
-        return x
-
-
-class ModuleDict(Module):
-    """A dict of modules, registered as children under their keys."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        for name, m in dict(modules or {}).items():
-            self[name] = m
-
-    def __setitem__(self, name, module):
-        setattr(self, name, module)
-
-    def __getitem__(self, name):
-        return self._modules[name]
-
-    def __contains__(self, name):
-        return name in self._modules
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()

@@ -12,7 +12,8 @@ import math
 
 from minigrad import functional as F
 from minigrad.nn import init
-from minigrad.nn.module import Module, ModuleList, Parameter
+from minigrad.nn.container import ModuleList
+from minigrad.nn.module import Module, Parameter
 from minigrad.ops import sigmoid, stack, tanh
 from minigrad.tensor import empty, zeros
 
@@ -65,7 +66,8 @@ class RNNCell(_Cell):
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
+                             f"got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, bias)
         self.nonlinearity = nonlinearity
 

@@ -2,7 +2,8 @@
 a residual connection and a LayerNorm)."""
 from minigrad.nn.attention import MultiHeadAttention
 from minigrad.nn.layers import GELU, Dropout, LayerNorm, Linear, ReLU, Tanh
-from minigrad.nn.module import Module, Sequential
+from minigrad.nn.container import Sequential
+from minigrad.nn.module import Module
 
 ACTIVATIONS = {"relu": ReLU, "gelu": GELU, "gelu_tanh": lambda: GELU("tanh"), "tanh": Tanh}
 VARIANTS = {"hw4": "relu", "gelu3": "gelu"}
@@ -21,7 +22,7 @@ class FeedForward(Module):
     The layers are ``self.net`` (a Sequential), so the parameter names are those of the
     HW4 model (``net.0.weight``, ``net.2.weight``, ...)."""
 
-    def __init__(self, dim, hidden=None, dropout=0.0, activation=None, variant="hw4", bias=True):
+    def __init__(self, dim, hidden=None, activation=None, dropout=0.0, variant="hw4", bias=True):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"FeedForward: variant must be one of {sorted(VARIANTS)}, "
@@ -62,7 +63,9 @@ class TransformerBlock(Module):
         self.attn = MultiHeadAttention(dim, heads, dropout, causal, bias, rope)
         self.drop = Dropout(dropout)
         self.ln2 = LayerNorm(dim, bias=bias)
-        self.ff = ff if isinstance(ff, Module) else FeedForward(dim, ff, dropout, bias=bias)
+        if not isinstance(ff, Module):
+            ff = FeedForward(dim, ff, dropout=dropout, bias=bias)
+        self.ff = ff
 
     def forward(self, x, need_weights=False, cache=None):
         if self.norm == "pre":

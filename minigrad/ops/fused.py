@@ -54,33 +54,37 @@ class LogSoftmax(Function):
 @register("cross_entropy", "dL/dlogits = (softmax(logits) - onehot(target)) * weight",
           kind="fused")
 class CrossEntropy(Function):
-    """Mean (or sum, or per-item) of -log softmax(logits)[target] over the last axis;
-    targets equal to ``ignore_index`` contribute nothing and are not counted."""
+    """Mean (or sum, or per-item) of -w[t] log softmax(logits)[t] over the last axis, for
+    target class t and class weights w (all 1 by default). Targets equal to
+    ``ignore_index`` contribute nothing; the mean divides by the sum of the weights of the
+    counted positions (PyTorch's rule)."""
 
     def forward(self, logits):
         xp = backend.get_array_module(logits)
         logp = _stable_log_softmax(xp.ascontiguousarray(logits), -1)
-        self.keep = self.target != self.ignore_index
-        safe = xp.where(self.keep, self.target, 0)
+        keep = self.target != self.ignore_index
+        safe = xp.where(keep, self.target, 0)
         picked = xp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
-        losses = xp.where(self.keep, -picked, 0).astype(logits.dtype, copy=False)
+        self.weight = keep.astype(logits.dtype)
+        if self.class_weight is not None:
+            self.weight *= self.class_weight[safe]
         self.onehot_index = safe
-        self.count = int(self.keep.sum())
+        self.total_weight = float(self.weight.sum())
         self.probs = xp.exp(logp, out=logp)
+        losses = -picked * self.weight
         if self.reduction == "none":
             return losses
         total = losses.sum()
         if self.reduction == "sum":
             return total
-        return total / max(self.count, 1) if self.count else total * xp.nan
+        return total / self.total_weight if self.total_weight else total * xp.nan
 
     def backward(self, grad, out):
         x = out._inputs[0]
         xp = x.xp
-        weight = self.keep.astype(x.dtype)
+        weight = self.weight
         if self.reduction == "mean":
-            weight /= max(self.count, 1)
-        scale = grad.data * weight  # dL/dloss_i for every position
+            weight = weight / max(self.total_weight, 1e-30)
         if not is_grad_enabled():
             # (softmax - onehot) * scale, built in place in the saved probabilities; a
             # second backward through the same graph recomputes them.
@@ -88,7 +92,7 @@ class CrossEntropy(Function):
             if d is None:
                 d = _stable_softmax(x.data, -1)
             _add_at_targets(d, self.onehot_index, -1.0)
-            d *= scale[..., None]
+            d *= (grad.data * weight)[..., None]
             return (const(d),)
         onehot = xp.zeros(x.shape, dtype=x.dtype)
         _add_at_targets(onehot, self.onehot_index, 1.0)
@@ -301,8 +305,9 @@ def log_softmax(x, axis=-1):
     return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, "log_softmax"))
 
 
-def cross_entropy(logits, target, ignore_index=-100, reduction="mean"):
-    """Cross-entropy of ``logits`` against integer class ``target``.
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Cross-entropy of ``logits`` against integer class ``target``, optionally with a
+    weight per class (``weight``, shape (C,)).
 
     Shapes: logits (N, C) with target (N,), or logits (..., C) with target (...) (the
     class dimension last, the shape language models produce), or PyTorch's
@@ -326,8 +331,15 @@ def cross_entropy(logits, target, ignore_index=-100, reduction="mean"):
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= n_classes):
         bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
         raise IndexError(f"cross_entropy: target {bad} is out of range for {n_classes} classes")
+    if weight is not None:
+        weight = weight.data if isinstance(weight, Tensor) else logits.xp.asarray(weight)
+        if tuple(weight.shape) != (n_classes,):
+            raise ValueError(f"cross_entropy: weight has shape {tuple(weight.shape)}, expected "
+                             f"({n_classes},), one per class")
+        weight = weight.astype(logits.dtype, copy=False)
     return CrossEntropy.apply(logits, target=t.astype(logits.xp.int64, copy=False),
-                              ignore_index=ignore_index, reduction=reduction)
+                              class_weight=weight, ignore_index=ignore_index,
+                              reduction=reduction)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

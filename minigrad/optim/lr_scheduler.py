@@ -52,7 +52,8 @@ class LambdaLR(LRScheduler):
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         n = len(optimizer.param_groups)
-        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        many = isinstance(lr_lambda, (list, tuple))
+        self.lr_lambdas = list(lr_lambda) if many else [lr_lambda] * n
         if len(self.lr_lambdas) != n:
             raise ValueError(f"LambdaLR: got {len(self.lr_lambdas)} functions for {n} "
                              "parameter groups")

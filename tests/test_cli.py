@@ -1,0 +1,153 @@
+"""The `minigrad` command end to end on a tiny corpus, and its one-line errors."""
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from models.cli import main
+
+TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\n\nJULIET:\nAy me.\n" * 15
+MICRO = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--context", "8",
+         "--batch-size", "4", "--eval-every", "5", "--eval-batches", "2"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text(TEXT)
+    return str(path)
+
+
+@pytest.fixture
+def trained(corpus, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", "--corpus", corpus, "--out", str(run), "--steps", "5",
+                 "--sample-tokens", "20", *MICRO]) == 0
+    return run
+
+
+def test_train_generate_evaluate(trained, corpus, capsys):
+    names = {p.name for p in trained.iterdir()}
+    assert names >= {"config.json", "tokenizer.json", "best.npz", "last.npz", "log.jsonl",
+                     "samples.txt"}
+    capsys.readouterr()
+
+    args = ["generate", "--checkpoint", str(trained), "--prompt", "ROMEO:",
+            "--max-new-tokens", "30", "--seed", "3", "--top-k", "5", "--top-p", "0.9",
+            "--presence-penalty", "0.1", "--frequency-penalty", "0.1"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("ROMEO:") and len(first.rstrip("\n")) >= len("ROMEO:")
+    assert main(args) == 0
+    assert capsys.readouterr().out == first                       # same seed, same text
+    assert main(args + ["--no-cache"]) == 0
+    assert capsys.readouterr().out == first                       # cache changes nothing
+    assert main(["generate", "--checkpoint", str(trained / "last.npz"), "--greedy",
+                 "--num-samples", "2", "--max-new-tokens", "5"]) == 0
+    assert capsys.readouterr().out.count("\n---\n") == 1
+
+    for command in ("evaluate", "eval"):
+        assert main([command, "--checkpoint", str(trained), "--split", "val",
+                     "--estimate-batches", "2"]) == 0
+        out = capsys.readouterr().out
+        assert "val (step 5): loss" in out and "perplexity" in out and "bits/char" in out
+        assert "estimate" in out
+    targets = len(TEXT) - int(len(TEXT) * 0.9) - 1
+    assert f"over {targets:,} targets" in out
+
+
+def test_resume_with_more_steps(trained, capsys):
+    assert main(["train", "--out", str(trained), "--resume", "--steps", "7"]) == 0
+    assert "step 7" in capsys.readouterr().out
+
+
+def test_presets_and_plot(trained, capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("tiny", "hw4-bigram", "hw4-bigram-emb", "hw4-single-head", "hw4-multi-head",
+                 "hw4-transformer", "nanogpt-char", "thesis-bpe", "quijote-lstm"):
+        assert name in out
+    assert main(["presets", "thesis-bpe"]) == 0
+    assert '"vocab_size": 8000' in capsys.readouterr().out
+    try:
+        import matplotlib  # noqa: F401
+        assert main(["plot", "--checkpoint", str(trained)]) == 0
+        assert (trained / "loss.png").is_file()
+    except ImportError:
+        assert main(["plot", "--checkpoint", str(trained)]) == 1
+        assert "matplotlib" in capsys.readouterr().err
+
+
+def test_other_models_and_tokenizers(corpus, tmp_path, capsys):
+    run = tmp_path / "lstm"
+    assert main(["train", "--preset", "quijote-lstm", "--corpus", corpus, "--out", str(run),
+                 "--steps", "3", "--batch-size", "4", "--eval-every", "3",
+                 "--eval-batches", "1", "--sample-tokens", "5"]) == 0
+    assert main(["generate", "--checkpoint", str(run), "--prompt", "ROMEO", "--seed", "1",
+                 "--max-new-tokens", "5"]) == 0
+    run = tmp_path / "bpe"
+    assert main(["train", "--tokenizer", "bpe", "--vocab-size", "280", "--corpus", corpus,
+                 "--out", str(run), "--steps", "2", "--final-eval", "--sample-tokens", "0",
+                 *MICRO]) == 0
+    assert main(["evaluate", "--checkpoint", str(run)]) == 0
+    assert "bits/byte" in capsys.readouterr().out
+
+
+def test_bench_forwards_to_benchmarks(monkeypatch):
+    calls = []
+    fake = types.ModuleType("benchmarks.__main__")
+    fake.main = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "benchmarks.__main__", fake)
+    assert main(["bench", "--quick", "tiny"]) == 0
+    assert calls == [["--quick", "tiny"]]
+
+
+def test_bench_without_benchmarks(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "benchmarks.__main__", None)  # import raises ImportError
+    assert main(["bench"]) == 2
+    assert "benchmarks" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- errors: one line, status 2
+
+def error_of(argv, capsys):
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("minigrad: error: "), err
+    return lines[0]
+
+
+def test_errors(corpus, trained, tmp_path, capsys):
+    out = str(tmp_path / "x")
+    assert "no-such.txt" in error_of(["train", "--corpus", str(tmp_path / "no-such.txt"),
+                                      "--out", out], capsys)
+    assert "unknown preset 'huge'" in error_of(["train", "--preset", "huge", "--out", out], capsys)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert "empty" in error_of(["train", "--corpus", str(empty), "--out", out, *MICRO], capsys)
+    short = tmp_path / "short.txt"
+    short.write_text("abcdefghijklmnopqrstuvwxyz")
+    assert "too few" in error_of(["train", "--corpus", str(short), "--out", out, "--context", "64"],
+                                 capsys)
+    assert "already holds a run" in error_of(["train", "--corpus", corpus, "--out", str(trained),
+                                              *MICRO], capsys)
+    assert "nothing to resume" in error_of(["train", "--out", str(tmp_path / "new"), "--resume"],
+                                           capsys)
+    assert "--bogus" in error_of(["train", "--bogus"], capsys)
+    assert "invalid int value" in error_of(["train", "--steps", "many"], capsys)
+
+    assert "no checkpoint" in error_of(["generate", "--checkpoint", str(tmp_path)], capsys)
+    assert "no such checkpoint" in error_of(["generate", "--checkpoint", str(tmp_path / "nope")],
+                                            capsys)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(3))
+    assert "not a minigrad checkpoint" in error_of(["generate", "--checkpoint", str(foreign)],
+                                                   capsys)
+    assert "'@'" in error_of(["generate", "--checkpoint", str(trained), "--prompt", "R@MEO"],
+                             capsys)
+    assert "no test split" in error_of(["evaluate", "--checkpoint", str(trained), "--split",
+                                        "test"], capsys)
+    assert "top_p" in error_of(["generate", "--checkpoint", str(trained), "--top-p", "2"], capsys)
