@@ -12,14 +12,21 @@ records the op on its output (``out._fn``, ``out._inputs``). ``backward`` then w
 graph once, in reverse topological order, found iteratively (no recursion limit).
 """
 import contextlib
+import threading
 import traceback
 
 import numpy as np
 
 from minigrad import backend
 
-_grad_enabled = True
-_anomaly_mode = False
+class _Modes(threading.local):
+    """Grad mode and anomaly mode, per thread (as in PyTorch): a thread running backward
+    must not switch off recording in another thread's forward."""
+    grad_enabled = True
+    anomaly = False
+
+
+_modes = _Modes()
 
 #: Every op of the engine, by name: ``name -> OpInfo``. docs/ops.md and the test that
 #: proves each op has a gradient check are generated from it.
@@ -53,7 +60,7 @@ def register(name, derivative, kind="primitive"):
 # ---------------------------------------------------------------- grad mode
 
 def is_grad_enabled():
-    return _grad_enabled
+    return _modes.grad_enabled
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -63,12 +70,10 @@ class set_grad_enabled(contextlib.ContextDecorator):
         self.mode = bool(mode)
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev, _grad_enabled = _grad_enabled, self.mode
+        self.prev, _modes.grad_enabled = _modes.grad_enabled, self.mode
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _modes.grad_enabled = self.prev
 
 
 class no_grad(set_grad_enabled):
@@ -94,12 +99,10 @@ class detect_anomaly(contextlib.ContextDecorator):
     the op and showing where the op was called in the forward pass."""
 
     def __enter__(self):
-        global _anomaly_mode
-        self.prev, _anomaly_mode = _anomaly_mode, True
+        self.prev, _modes.anomaly = _modes.anomaly, True
 
     def __exit__(self, *exc):
-        global _anomaly_mode
-        _anomaly_mode = self.prev
+        _modes.anomaly = self.prev
 
 
 # ---------------------------------------------------------------- ops
@@ -135,10 +138,10 @@ class Function:
         data = fn.forward(*[t.data for t in inputs])
         if isinstance(data, np.generic):  # NumPy reductions return scalars, not 0-d arrays
             data = np.asarray(data)
-        if _grad_enabled and any(t.requires_grad for t in inputs):
+        if _modes.grad_enabled and any(t.requires_grad for t in inputs):
             out = Tensor._wrap(data, True)
             out._fn, out._inputs = fn, inputs
-            if _anomaly_mode:
+            if _modes.anomaly:
                 fn.trace = "".join(traceback.format_stack()[:-2])
         else:
             out = Tensor._wrap(data, False)
@@ -199,7 +202,7 @@ def run_backward(root, grad, create_graph=False, capture=None):
                     _accumulate_leaf(node, g, create_graph)
                 continue
             input_grads = node._fn.backward(g, node)
-            if _anomaly_mode:
+            if _modes.anomaly:
                 _check_finite(node._fn, input_grads)
             for inp, ig in zip(node._inputs, input_grads):
                 if ig is None or not inp.requires_grad:

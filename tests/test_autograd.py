@@ -147,3 +147,18 @@ def test_leaf_grad_is_a_private_copy():
     (x + y).sum().backward()  # add hands the same gradient array to both inputs
     x.grad.data += 1
     np.testing.assert_allclose(y.grad.numpy(), [1.0, 1.0])
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+    seen = {}
+
+    def worker():
+        seen["enabled"] = mg.is_grad_enabled()
+        seen["records"] = (mg.tensor([1.0], requires_grad=True) * 2).requires_grad
+
+    with mg.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+    assert seen == {"enabled": True, "records": True}
