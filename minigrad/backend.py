@@ -5,7 +5,10 @@ code path that runs on NumPy and on CuPy alike (Chainer's ``xp`` pattern). This 
 the device strings, the default dtype, the seeded random generators and the few array
 functions NumPy lacks (``erf``).
 """
+import contextlib
+import ctypes
 import math
+import threading
 
 import numpy as np
 
@@ -138,11 +141,34 @@ def manual_seed(seed):
     _generators.clear()
 
 
+class _ThreadGenerators(threading.local):
+    by_module = None
+
+
+_thread_generators = _ThreadGenerators()
+
+
 def generator(xp=np):
-    """The seeded generator of array module ``xp`` (numpy or cupy)."""
+    """The seeded generator of array module ``xp`` (numpy or cupy); inside
+    ``thread_generator`` the calling thread's own one."""
+    own = _thread_generators.by_module
+    if own is not None and xp in own:
+        return own[xp]
     if xp not in _generators:
         _generators[xp] = xp.random.default_rng(_seed)
     return _generators[xp]
+
+
+@contextlib.contextmanager
+def thread_generator(seed, xp=np):
+    """Give the calling thread its own generator, seeded with ``seed``: threads that draw
+    random numbers at once (dropout in a split batch) stay reproducible."""
+    previous = _thread_generators.by_module
+    _thread_generators.by_module = {xp: xp.random.default_rng(seed)}
+    try:
+        yield
+    finally:
+        _thread_generators.by_module = previous
 
 
 def get_rng_state():
@@ -226,3 +252,54 @@ def add_rows(table, ids, rows):
     starts = np.flatnonzero(np.concatenate([[True], sorted_ids[1:] != sorted_ids[:-1]]))
     table[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)
     return table
+
+
+# ---------------------------------------------------------------- BLAS threads
+
+def _openblas_thread_functions():
+    """(set, get) of the OpenBLAS that NumPy loaded, found by name in the process's shared
+    libraries (NumPy's wheels prefix the symbols), or None on other BLAS builds."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
+    except OSError:
+        return None
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
+            setter = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+            getter = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+            if setter is not None and getter is not None:
+                return setter, getter
+    return None
+
+
+_blas = None
+
+
+def _blas_functions():
+    global _blas
+    if _blas is None:
+        _blas = _openblas_thread_functions() or False
+    return _blas
+
+
+def blas_thread_count():
+    """How many threads NumPy's BLAS uses, or None where it cannot be asked."""
+    return _blas_functions()[1]() if _blas_functions() else None
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the block with NumPy's BLAS on ``n`` threads (a no-op where the BLAS cannot be
+    told, e.g. MKL or Accelerate builds)."""
+    if not _blas_functions():
+        yield
+        return
+    setter, getter = _blas
+    previous = getter()
+    setter(int(n))
+    try:
+        yield
+    finally:
+        setter(previous)
