@@ -15,9 +15,13 @@
     plot.py         loss curve, attention and position heatmaps (matplotlib, optional)
     cli.py          the `minigrad` command
 """
-from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM  # noqa: F401
-from models.base import LanguageModel  # noqa: F401
-from models.config import Config, build_model  # noqa: F401
-from models.recurrent import LSTMLM, RNNLM  # noqa: F401
-from models.simple import BigramEmbeddingLM, BigramLM, MLPLM  # noqa: F401
-from models.transformer import TransformerLM  # noqa: F401
+from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM
+from models.base import LanguageModel
+from models.config import Config, build_model
+from models.recurrent import LSTMLM, RNNLM
+from models.simple import BigramEmbeddingLM, BigramLM, MLPLM
+from models.transformer import TransformerLM
+
+__all__ = ["LanguageModel", "BigramLM", "BigramEmbeddingLM", "MLPLM", "RNNLM", "LSTMLM",
+           "SingleHeadAttentionLM", "MultiHeadAttentionLM", "TransformerLM", "Config",
+           "build_model"]

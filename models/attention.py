@@ -1,12 +1,17 @@
 """The attention steps of HW4 1.3, before the full transformer: token and position
 embeddings, one layer of causal self-attention, a linear head.
 
+Initialisation is PyTorch's default, as in the notebook these steps come from: embedding
+tables N(0, 1), Linear layers U(-1/sqrt(in), 1/sqrt(in)). (nanoGPT's N(0, 0.02) suits the
+deep transformer, but leaves these shallow models with near-zero logits that take
+hundreds of steps to grow.)
+
 Shapes: B batch, T time, C = n_embd, V vocabulary.
 """
 from minigrad import functional as F
 from minigrad import nn
 
-from models.base import LanguageModel, init_gpt_
+from models.base import LanguageModel
 
 
 class Head(nn.Module):
@@ -38,9 +43,10 @@ class _AttentionLM(LanguageModel):
 
     def __init__(self, vocab_size, block_size, n_embd):
         super().__init__()
-        self.block_size = self.context_size = block_size
+        self.vocab_size, self.block_size, self.context_size = vocab_size, block_size, block_size
         self.token_embedding_table = nn.Embedding(vocab_size, n_embd)
         self.position_embedding_table = nn.LearnedPositionalEmbedding(block_size, n_embd)
+        nn.init.normal_(self.position_embedding_table.weight)  # N(0, 1), as nn.Embedding
 
     def embed(self, ids, cache):
         offset = len(cache[0]) if cache else 0
@@ -62,7 +68,6 @@ class SingleHeadAttentionLM(_AttentionLM):
         head_size = head_size or n_embd
         self.sa_head = Head(n_embd, head_size, dropout)
         self.lm_head = nn.Linear(head_size, vocab_size)
-        init_gpt_(self)
 
     def forward(self, ids, cache=None):
         x = self.embed(ids, cache)
@@ -84,7 +89,6 @@ class MultiHeadAttentionLM(_AttentionLM):
                                               bias=bias)
         self.ffwd = nn.FeedForward(n_embd, dropout=dropout, bias=bias) if feedforward else None
         self.lm_head = nn.Linear(n_embd, vocab_size)
-        init_gpt_(self)
 
     def forward(self, ids, cache=None):
         x = self.embed(ids, cache)

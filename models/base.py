@@ -7,6 +7,7 @@ evaluator rely on.
                                          # cache = model.new_cache() (one KVCache per layer)
 
 Attributes a model sets (class or instance):
+    vocab_size      the number of tokens (the last dimension of the logits)
     recurrent       True if forward takes and returns a hidden state
     block_size      the longest input forward accepts (None: any length)
     context_size    how many of the latest tokens decide the next prediction (bigram 1,
@@ -17,6 +18,7 @@ from minigrad import nn
 
 
 class LanguageModel(nn.Module):
+    vocab_size = None
     recurrent = False
     block_size = None
     context_size = None

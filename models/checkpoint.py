@@ -27,8 +27,8 @@ so a crash mid-save leaves the previous one whole) with everything an exact resu
 """
 from pathlib import Path
 
+import minigrad as mg
 import tokenizers
-from minigrad.serialization import load, save
 
 from models.config import Config, build_model
 
@@ -40,12 +40,12 @@ LOG, PLOT, SAMPLES = "log.jsonl", "loss.png", "samples.txt"
 
 def save_checkpoint(path, state):
     """Write a training state (the dict described above, without format) atomically."""
-    save({"format": FORMAT, "version": VERSION, **state}, path)
+    mg.save({"format": FORMAT, "version": VERSION, **state}, path)
 
 
 def load_checkpoint(path, device=None):
     """The dict `save_checkpoint` wrote; ValueError if the file is another kind of archive."""
-    state = load(path, device=device)
+    state = mg.load(path, device=device)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: a minigrad archive, but not a language-model checkpoint "
                          f"(written by `minigrad train`)")

@@ -1,7 +1,7 @@
 """The `minigrad` command: train, sample from and evaluate language models.
 
     minigrad train --preset tiny --out runs/tiny          # Tiny Shakespeare, the default corpus
-    minigrad train --preset tiny --out runs/tiny --resume # go on after Ctrl-C (or with more --steps)
+    minigrad train --out runs/tiny --resume               # go on after Ctrl-C, or with more --steps
     minigrad train --preset hw4-bigram --corpus my.txt --steps 500 --lr 3e-3 --out runs/b
     minigrad generate --checkpoint runs/tiny --prompt "ROMEO:" --max-new-tokens 300 --seed 1
     minigrad evaluate --checkpoint runs/tiny --split val  # alias: eval
@@ -45,7 +45,8 @@ def build_parser():
                            description="Train a language model into a run directory. Every "
                            "preset field has a flag; the flags override the preset.")
     train.add_argument("--preset", default=DEFAULT_PRESET,
-                       help=f"named configuration (default {DEFAULT_PRESET}; see `minigrad presets`)")
+                       help=f"named configuration (default {DEFAULT_PRESET}; see `minigrad "
+                       f"presets`)")
     train.add_argument("--out", help="run directory (default runs/PRESET)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last.npz")
@@ -100,13 +101,13 @@ def build_parser():
 def _add_config_flags(parser):
     """One flag per Config field, defaulting to 'not given' so only given flags override."""
     group = parser.add_argument_group("settings (override the preset)")
-    comments = _field_comments()
     for f in dataclasses.fields(Config):
         if not f.metadata.get("cli", True):
             continue
         flags = [f"--{f.name.replace('_', '-')}"] + (["--data"] if f.name == "corpus" else [])
         kind = _base_type(f.type)
-        options = dict(dest=f.name, default=argparse.SUPPRESS, help=comments.get(f.name))
+        options = dict(dest=f.name, default=argparse.SUPPRESS,
+                       help=f.metadata["help"].replace("%", "%%"))
         if kind is bool:
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
         elif kind is tuple:
@@ -118,17 +119,6 @@ def _add_config_flags(parser):
 def _base_type(annotation):
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     return args[0] if args else annotation
-
-
-def _field_comments():
-    """The comment after each field in Config's source: the --help text of its flag."""
-    import inspect
-    comments = {}
-    for line in inspect.getsource(Config).splitlines():
-        name, _, rest = line.strip().partition(":")
-        if "#" in rest and name.isidentifier():
-            comments[name] = rest.split("#", 1)[1].strip().replace("%", "%%")
-    return comments
 
 
 # ---------------------------------------------------------------- commands

@@ -23,56 +23,65 @@ SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adamw", "adam")
 
 
+def _setting(default, help):
+    """A Config field with its --help text."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class Config:
-    """Every setting of a run. The comment after each field is its --help text."""
+    """Every setting of a run; the help of each field is the --help text of its flag."""
 
     # ---- model
-    model: str = "transformer"      # bigram, bigram-emb, mlp, rnn, lstm, single-head, multi-head, transformer
-    n_layer: int = 4                # transformer blocks (transformer) or recurrent/hidden layers (rnn, lstm, mlp)
-    n_head: int = 4                 # attention heads
-    n_embd: int = 128               # embedding width
-    head_size: Optional[int] = None  # single-head: width of the head (default n_embd)
-    ff_hidden: Optional[int] = None  # feed-forward hidden width (default 4 * n_embd)
-    ff_variant: str = "hw4"         # feed-forward: hw4 (2 layers) or gelu3 (3 layers, the thesis model)
-    activation: str = "gelu"        # feed-forward / MLP activation: relu, gelu, gelu_tanh (transformer), tanh
-    hidden_size: int = 128          # rnn, lstm, mlp: hidden width
-    mlp_window: Optional[int] = None  # mlp: tokens seen per prediction (default context)
-    feedforward: bool = False       # multi-head: add the HW4 feed-forward after attention
-    dropout: float = 0.0            # dropout probability while training
-    bias: bool = False              # biases in Linear and LayerNorm layers (transformer, multi-head)
-    tie_weights: bool = True        # transformer: head shares the token embedding matrix
-    positions: str = "learned"      # transformer positions: learned, sinusoidal or rope
-    norm: str = "pre"               # transformer LayerNorm placement: pre or post
+    model: str = _setting("transformer", "bigram, bigram-emb, mlp, rnn, lstm, single-head, "
+                          "multi-head or transformer")
+    n_layer: int = _setting(4, "transformer blocks, or layers of rnn, lstm and mlp")
+    n_head: int = _setting(4, "attention heads")
+    n_embd: int = _setting(128, "embedding width")
+    head_size: Optional[int] = _setting(None, "single-head: width of the head (default n_embd)")
+    ff_hidden: Optional[int] = _setting(None, "feed-forward hidden width (default 4 * n_embd)")
+    ff_variant: str = _setting("hw4", "feed-forward: hw4 (2 layers) or gelu3 (3 layers, thesis)")
+    activation: str = _setting("gelu", "feed-forward and mlp activation: relu, gelu, tanh "
+                               "(gelu_tanh: transformer only)")
+    hidden_size: int = _setting(128, "rnn, lstm, mlp: hidden width")
+    mlp_window: Optional[int] = _setting(None, "mlp: tokens seen per prediction (default context)")
+    feedforward: bool = _setting(False, "multi-head: the HW4 feed-forward after attention")
+    dropout: float = _setting(0.0, "dropout probability while training")
+    bias: bool = _setting(False, "biases in Linear and LayerNorm (transformer, multi-head)")
+    tie_weights: bool = _setting(True, "transformer: the head shares the token embedding")
+    positions: str = _setting("learned", "transformer positions: learned, sinusoidal or rope")
+    norm: str = _setting("pre", "transformer LayerNorm placement: pre or post")
     # ---- data
-    corpus: Optional[str] = None    # text file or directory of splits (default: bundled Tiny Shakespeare)
-    tokenizer: str = "char"         # char, word or bpe
-    vocab_size: Optional[int] = None  # bpe: vocabulary size; word: largest vocabulary
-    min_freq: Optional[int] = None  # word: keep words seen at least this often
-    lower: Optional[bool] = None    # word: lowercase the text
-    val_fraction: float = 0.1       # share of a single-file corpus held out for val
-    context: int = 64               # tokens per training sequence (block size; BPTT length for rnn/lstm)
-    batch_size: int = 32            # sequences per micro-batch
+    corpus: Optional[str] = _setting(None, "text file or directory of splits (default: the "
+                                     "bundled Tiny Shakespeare)")
+    tokenizer: str = _setting("char", "char, word or bpe")
+    vocab_size: Optional[int] = _setting(None, "bpe: vocabulary size; word: largest vocabulary")
+    min_freq: Optional[int] = _setting(None, "word: keep words seen at least this often")
+    lower: Optional[bool] = _setting(None, "word: lowercase the text")
+    val_fraction: float = _setting(0.1, "share of a single-file corpus held out for val")
+    context: int = _setting(64, "tokens per training sequence (block size; BPTT length)")
+    batch_size: int = _setting(32, "sequences per micro-batch")
     # ---- optimisation
-    optimizer: str = "adamw"        # adamw or adam
-    lr: float = 1e-3                # peak learning rate
-    min_lr: float = 1e-4            # cosine schedule: final learning rate
-    schedule: str = "cosine"        # cosine (warmup, then cosine to min_lr at the last step) or constant (after warmup)
-    warmup_steps: int = 100         # linear warmup steps
-    betas: tuple = (0.9, 0.99)      # Adam betas
-    eps: float = 1e-8               # Adam epsilon
-    weight_decay: float = 0.1       # decoupled weight decay, on matrices only
-    grad_clip: float = 1.0          # clip the global gradient norm to this (0: off)
-    grad_accum: int = 1             # micro-batches per optimiser step
-    steps: int = 2000               # optimiser steps
+    optimizer: str = _setting("adamw", "adamw or adam")
+    lr: float = _setting(1e-3, "peak learning rate")
+    min_lr: float = _setting(1e-4, "cosine schedule: the learning rate at the last step")
+    schedule: str = _setting("cosine", "after the warmup: cosine (down to min_lr) or constant")
+    warmup_steps: int = _setting(100, "linear warmup steps")
+    betas: tuple = _setting((0.9, 0.99), "Adam betas")
+    eps: float = _setting(1e-8, "Adam epsilon")
+    weight_decay: float = _setting(0.1, "decoupled weight decay, on matrices only")
+    grad_clip: float = _setting(1.0, "clip the global gradient norm to this (0: off)")
+    grad_accum: int = _setting(1, "micro-batches per optimiser step")
+    steps: int = _setting(2000, "optimiser steps")
     # ---- evaluation, checkpoints
-    eval_every: int = 250           # evaluate (and checkpoint) every this many steps
-    eval_batches: int = 20          # random batches per split for the running loss estimate
-    patience: int = 0               # stop after this many evaluations without a better val loss (0: never)
-    final_eval: bool = True         # at the end, the loss over every window of the val split
-    sample_tokens: int = 300        # tokens sampled into samples.txt at the end (0: none)
-    seed: int = 1337                # seeds weights, dropout and batches
-    device: str = "cpu"             # cpu or cuda
+    eval_every: int = _setting(250, "evaluate and checkpoint every this many steps")
+    eval_batches: int = _setting(20, "random batches per split for the loss estimate")
+    patience: int = _setting(0, "stop after this many evaluations without a better val loss "
+                             "(0: never)")
+    final_eval: bool = _setting(True, "at the end, the loss over every window of the val split")
+    sample_tokens: int = _setting(300, "tokens sampled into samples.txt at the end (0: none)")
+    seed: int = _setting(1337, "seeds the weights, dropout and batches")
+    device: str = _setting("cpu", "cpu or cuda")
     description: str = field(default="", metadata={"cli": False})
 
     def __post_init__(self):

@@ -23,6 +23,7 @@ from minigrad import functional as F
 from models.data import get_batch, iter_eval_windows
 
 MIN_RECURRENT_WINDOW = 256
+LOGITS_BUDGET = 2 ** 25  # most logits per evaluation batch (128 MB in float32)
 IGNORE = -100  # cross_entropy's ignore_index: targets masked out of a window
 
 
@@ -61,7 +62,8 @@ def estimate_loss(model, splits, context, batch_size, num_batches, rng):
         losses = []
         for _ in range(num_batches):
             x, y = get_batch(ids, batch_size, window, rng)
-            losses.append(F.cross_entropy(logits_of(model, to_ids(x, device)), to_ids(y, device)).item())
+            logits = logits_of(model, to_ids(x, device))
+            losses.append(F.cross_entropy(logits, to_ids(y, device)).item())
         out[name] = float(np.mean(losses))
     model.train(was_training)
     return out
@@ -75,6 +77,7 @@ def evaluate_split(model, ids, context, batch_size=32, tokenizer=None):
     model.eval()
     device = device_of(model)
     window = eval_window(model, context, len(ids))
+    batch_size = max(1, min(batch_size, LOGITS_BUDGET // (window * model.vocab_size)))
     total, count = 0.0, 0
     for x, y, mask in iter_eval_windows(ids, window, batch_size):
         y = np.where(mask, y, IGNORE)

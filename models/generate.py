@@ -30,10 +30,8 @@ from models.evaluate import device_of, to_ids
 
 
 def default_prompt(tokenizer):
-    """What to start from without a prompt: <bos> if the tokenizer has one, else a newline
-    (nanoGPT's choice for character models), else token 0."""
-    if tokenizer.bos_id is not None:
-        return [tokenizer.bos_id]
+    """What to start from without a prompt: a newline (nanoGPT's choice), which every
+    tokenizer trained on lines of text knows; else token 0."""
     try:
         return tokenizer.encode("\n")[:1] or [0]
     except ValueError:
@@ -48,8 +46,6 @@ def encode_prompt(tokenizer, text):
         ids = tokenizer.encode(text)
     except ValueError as e:
         raise ValueError(f"prompt {text!r}: {e}") from None
-    if tokenizer.unk_id is not None and tokenizer.unk_id in ids and tokenizer.type == "char":
-        raise ValueError(f"prompt {text!r} has characters outside the model's vocabulary")
     return ids or default_prompt(tokenizer)
 
 

@@ -25,9 +25,9 @@ PRESETS = {
         _HW4, model="bigram-emb", n_embd=32, lr=1e-2, eval_batches=100,
         description="HW4 1.2: embedding 32 + linear head, AdamW 1e-2, 1,000 steps"),
     "hw4-single-head": dict(
-        _HW4, model="single-head", n_embd=384, lr=6e-4,
+        _HW4, model="single-head", n_embd=384, lr=1e-3,
         description="HW4 1.3: token + position embedding 384, one attention head of 384, "
-                    "linear head; AdamW 6e-4 (our choice), 1,000 steps"),
+                    "linear head; AdamW 1e-3, 1,000 steps"),
     "hw4-multi-head": dict(
         _HW4, model="multi-head", n_embd=384, n_head=6, lr=6e-4,
         description="HW4 1.3.3: 6 heads of 64 with an output projection, linear head; "

@@ -1,7 +1,7 @@
 """A progress line for training, on stderr, with no dependencies.
 
 On a terminal one line is redrawn in place (at most ten times a second):
-    step  420/2000 [#####...............]  loss 1.9731  lr 9.6e-04  11,850 tok/s  0.173 s/step  eta 4m33s
+    step 420/2000 [####................]  loss 1.9731  lr 9.6e-04  11,850 tok/s  0.173 s/step
 Elsewhere (a pipe, a log file, CI) the same line is printed every 5% of the run.
 Evaluations and messages get lines of their own.
 """

@@ -18,6 +18,7 @@ class _RecurrentLM(LanguageModel):
 
     def __init__(self, vocab_size, emb_dim=64, hidden_size=128, num_layers=1, dropout=0.0):
         super().__init__()
+        self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, emb_dim)
         self.drop = nn.Dropout(dropout)
         self.rnn = self.layer(emb_dim, hidden_size, num_layers=num_layers, batch_first=True,

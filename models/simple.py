@@ -20,6 +20,7 @@ class BigramLM(LanguageModel):
 
     def __init__(self, vocab_size):
         super().__init__()
+        self.vocab_size = vocab_size
         self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
 
     def forward(self, ids):
@@ -36,6 +37,7 @@ class BigramEmbeddingLM(LanguageModel):
 
     def __init__(self, vocab_size, n_embd=32):
         super().__init__()
+        self.vocab_size = vocab_size
         self.token_embedding_table = nn.Embedding(vocab_size, n_embd)
         self.lm_head = nn.Linear(n_embd, vocab_size)
 
@@ -67,7 +69,8 @@ class MLPLM(LanguageModel):
         self.embedding = nn.Embedding(vocab_size + 1, n_embd)
         layers, width = [], context * n_embd
         for _ in range(n_layer):
-            layers += [nn.Linear(width, hidden_size), ACTIVATIONS[activation](), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, hidden_size), ACTIVATIONS[activation](),
+                       nn.Dropout(dropout)]
             width = hidden_size
         self.hidden = nn.Sequential(*layers)
         self.lm_head = nn.Linear(width, vocab_size)

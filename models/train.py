@@ -47,7 +47,9 @@ from models.base import detach_state
 from models.config import Config, build_model
 from models.data import (
     SequentialBatcher, build_tokenizer, default_corpus_path, get_batch, prepare, training_text)
-from models.evaluate import estimate_loss, evaluate_split, logits_of, to_ids
+from models.evaluate import estimate_loss, evaluate_split, to_ids
+from models.generate import default_prompt, generate
+from models.plot import plot_loss_curve
 from models.progress import Progress
 
 # Fields that may change when a run is resumed; any other difference is an error, since
@@ -70,7 +72,7 @@ class Trainer:
     def setup(self):
         """Tokenizer, data, model, optimiser and schedule; restored from last.npz on resume."""
         c = self.config
-        self.xp = mg.backend.xp_for_device(c.device)  # a clear error if the device is missing
+        mg.backend.xp_for_device(c.device)  # a clear error now if the device is missing
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = self._check_run_dir()
         corpus = c.corpus or default_corpus_path()
@@ -102,7 +104,7 @@ class Trainer:
             self._restore(state)
 
     def _check_run_dir(self):
-        """The checkpoint to resume from (or None); refuses to overwrite a finished run."""
+        """The checkpoint to resume from (or None); never starts afresh over an existing run."""
         last = self.run_dir / ckpt.LAST
         if not self.resume:
             if last.exists():
@@ -186,7 +188,8 @@ class Trainer:
                 self.evaluate()
             start = time.perf_counter() - self.elapsed
             while self.step < c.steps and self._stop_reason is None:
-                lr, tokens, began = self.scheduler.get_last_lr()[0], self.tokens, time.perf_counter()
+                lr, tokens = self.scheduler.get_last_lr()[0], self.tokens
+                began = time.perf_counter()
                 loss = self.train_step()
                 self.step += 1
                 self.elapsed = time.perf_counter() - start
@@ -278,7 +281,6 @@ class Trainer:
             self.progress.message(f"val loss over the whole split (last weights): "
                                   f"{full['loss']:.4f} (perplexity {full['perplexity']:.2f}, "
                                   f"{full['bits_per_char']:.3f} bits/char)")
-        from models.plot import plot_loss_curve
         result["plot"] = plot_loss_curve(self.run_dir / ckpt.LOG, self.run_dir / ckpt.PLOT,
                                          self.progress.message)
         if c.sample_tokens:
@@ -286,7 +288,6 @@ class Trainer:
         return result
 
     def write_sample(self):
-        from models.generate import generate, default_prompt
         prompt = default_prompt(self.tokenizer)
         out = generate(self.model, [prompt], self.config.sample_tokens, temperature=1.0,
                        seed=self.config.seed, eos_id=self.tokenizer.eos_id)[0]

@@ -31,7 +31,7 @@ class TransformerLM(LanguageModel):
         if positions not in POSITIONS:
             raise ValueError(f"TransformerLM: positions must be one of {', '.join(POSITIONS)}, "
                              f"got {positions!r}")
-        self.block_size = self.context_size = block_size
+        self.vocab_size, self.block_size, self.context_size = vocab_size, block_size, block_size
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = {"learned": lambda: nn.LearnedPositionalEmbedding(block_size, n_embd),
                     "sinusoidal": lambda: nn.SinusoidalPositionalEncoding(n_embd, block_size),

@@ -99,6 +99,28 @@ def test_mg_ref_train_step_lowers_loss():
     assert losses[0] == pytest.approx(np.log(cfg["vocab_size"]), abs=0.3)
 
 
+@pytest.mark.parametrize("name", ["micro", "micro-lstm"])
+def test_auto_impl_trains(name):
+    """'auto' takes the models package's LM only when it computes the reference's function;
+    either way a step runs and the choice is recorded."""
+    model, opt, cfg = mg_ref.build(name, impl="auto")
+    assert cfg["model_impl"] in ("models", "mg_ref")
+    assert cfg["model_impl"] == "models" or cfg["model_impl_note"]
+    idx, targets = mg_ref.make_batch(cfg)
+    losses = [mg_ref.train_step(model, opt, idx, targets).item() for _ in range(5)]
+    assert losses[-1] < losses[0]
+
+
+def test_same_network_guard():
+    cfg = configs.resolve("micro")
+    ref = mg_ref.GPT(cfg)
+    assert mg_ref._same_network(mg_ref.GPT(cfg), ref, cfg) is None
+    other = mg_ref.GPT(dict(cfg, gelu="tanh"))
+    assert "logits differ" in mg_ref._same_network(other, ref, cfg)
+    wider = mg_ref.GPT(dict(cfg, n_embd=32))
+    assert "shapes differ" in mg_ref._same_network(wider, ref, cfg)
+
+
 def _copy_torch_to_mg(tmodel, mmodel, rename):
     """Copy every torch parameter into the minigrad model under rename(name)."""
     state = {}
@@ -186,6 +208,7 @@ def test_minigrad_worker_train_step_micro():
         assert row["backend"] == "minigrad" and row["xp"] == "numpy"
         assert len(row["ms_samples"]) == 2 and row["ms_median"] > 0
         assert row["params"] == mg_ref.expected_param_count(configs.resolve(row["config"]))
+        assert row["model_impl"] in ("models", "mg_ref")
     assert rows[0]["flops_per_step"] == flops.train_step_flops(configs.CONFIGS["micro"])
 
 

@@ -1,9 +1,12 @@
 """The `minigrad` command end to end on a tiny corpus, and its one-line errors."""
+import importlib.util
 import sys
 import types
 
 import numpy as np
 import pytest
+
+import minigrad as mg
 
 from models.cli import main
 
@@ -44,8 +47,10 @@ def test_train_generate_evaluate(trained, corpus, capsys):
     assert main(args + ["--no-cache"]) == 0
     assert capsys.readouterr().out == first                       # cache changes nothing
     assert main(["generate", "--checkpoint", str(trained / "last.npz"), "--greedy",
-                 "--num-samples", "2", "--max-new-tokens", "5"]) == 0
-    assert capsys.readouterr().out.count("\n---\n") == 1
+                 "--num-samples", "2", "--max-new-tokens", "5", "--stats"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n---\n") == 1
+    assert captured.err.startswith("distinct-1/2/3: ")
 
     for command in ("evaluate", "eval"):
         assert main([command, "--checkpoint", str(trained), "--split", "val",
@@ -70,13 +75,13 @@ def test_presets_and_plot(trained, capsys):
         assert name in out
     assert main(["presets", "thesis-bpe"]) == 0
     assert '"vocab_size": 8000' in capsys.readouterr().out
-    try:
-        import matplotlib  # noqa: F401
-        assert main(["plot", "--checkpoint", str(trained)]) == 0
-        assert (trained / "loss.png").is_file()
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         assert main(["plot", "--checkpoint", str(trained)]) == 1
         assert "matplotlib" in capsys.readouterr().err
+        return
+    assert main(["plot", "--checkpoint", str(trained), "--attention", "ROMEO", "--positions"]) == 0
+    for name in ("loss.png", "attention.png", "positions.png"):
+        assert (trained / name).is_file()
 
 
 def test_other_models_and_tokenizers(corpus, tmp_path, capsys):
@@ -92,6 +97,19 @@ def test_other_models_and_tokenizers(corpus, tmp_path, capsys):
                  *MICRO]) == 0
     assert main(["evaluate", "--checkpoint", str(run)]) == 0
     assert "bits/byte" in capsys.readouterr().out
+
+
+def test_help_documents_every_setting(capsys):
+    import dataclasses
+
+    from models.config import Config
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for f in dataclasses.fields(Config):
+        if f.metadata.get("cli", True):
+            assert f"--{f.name.replace('_', '-')}" in out, f.name
 
 
 def test_bench_forwards_to_benchmarks(monkeypatch):
@@ -137,6 +155,10 @@ def test_errors(corpus, trained, tmp_path, capsys):
     assert "nothing to resume" in error_of(["train", "--out", str(tmp_path / "new"), "--resume"],
                                            capsys)
     assert "--bogus" in error_of(["train", "--bogus"], capsys)
+    assert "model must be one of" in error_of(["train", "--model", "gpt5", "--out", out], capsys)
+    if not mg.cuda.is_available():
+        assert "cuda" in error_of(["train", "--data", corpus, "--device", "cuda", "--out", out],
+                                  capsys)
     assert "invalid int value" in error_of(["train", "--steps", "many"], capsys)
 
     assert "no checkpoint" in error_of(["generate", "--checkpoint", str(tmp_path)], capsys)

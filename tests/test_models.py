@@ -14,7 +14,7 @@ from models.train import Trainer
 
 V = 11  # vocabulary of the micro models
 
-# Micro configurations: one layer, width 8-16, context 8.
+# Micro configurations: one layer, width 16, context 8.
 MICRO = dict(n_layer=1, n_head=2, n_embd=16, hidden_size=16, context=8)
 VARIANTS = [(kind, {}) for kind in MODELS] + [
     ("transformer", dict(positions="rope", norm="post")),
@@ -48,7 +48,7 @@ def test_forward_shapes(kind, extra):
         assert h.shape == (extra.get("n_layer", 1), 3, MICRO["hidden_size"])
     else:
         logits = out
-    assert logits.shape == (3, 8, V)
+    assert logits.shape == (3, 8, V) and model.vocab_size == V
     assert logits.dtype == mg.float32
     # Shorter inputs work too (generation feeds one token at a time).
     assert logits_of(model, x[:, :1]).shape == (3, 1, V)
@@ -185,6 +185,14 @@ def test_estimate_loss_is_deterministic_given_rng():
     b = estimate_loss(model, splits, 8, 4, 3, np.random.default_rng(5))
     assert a == b and set(a) == {"train", "val"}
     assert model.training  # put back in training mode
+
+
+def test_distinct_n():
+    from models.evaluate import distinct_n
+    assert distinct_n([[1, 2, 3, 1, 2]], 1) == 3 / 5
+    assert distinct_n([[1, 2, 3, 1, 2]], 2) == 3 / 4
+    assert distinct_n([[1, 2], [1, 2]], 2) == 1 / 2
+    assert distinct_n([[1]], 2) == 0.0
 
 
 class _Quiet:
