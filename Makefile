@@ -15,8 +15,10 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,plot,fast]'
 	touch $@
 
+# A second `make demo` resumes the finished run (nothing to do) instead of refusing to
+# overwrite it.
 demo: $(VENV)/.installed
-	$(BIN)/minigrad train --preset tiny --out $(RUN)
+	$(BIN)/minigrad train --preset tiny --out $(RUN) $$(test -f $(RUN)/last.npz && echo --resume)
 	$(BIN)/minigrad generate --checkpoint $(RUN) --prompt "ROMEO:" --max-new-tokens 300 --seed 1
 
 test: $(VENV)/.installed

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from benchmarks import flops
 from benchmarks.configs import (CONFIGS, OP_SIZES, OP_SWEEPS, PRESETS, format_op_spec,
-                                parse_overrides, resolve)
+                                op_work, parse_overrides, resolve)
 from benchmarks.harness import (BenchmarkError, markdown_table, measure_matmul_peak,
                                 run_subprocess_json, worker_argv, write_jsonl)
 
@@ -108,7 +108,8 @@ class Env:
                 raise SystemExit("--device cuda: minigrad's CUDA backend is not available "
                                  "(needs CuPy and an NVIDIA GPU)")
             self.devices = ["cuda"]
-        self.machine = (f"{cpu_model()}, {os.cpu_count()} cores, {self.threads} threads; "
+        self.machine = (f"{cpu_model()}, {os.cpu_count()} cores, {self.threads} "
+                        f"thread{'' if self.threads == 1 else 's'} per side; "
                         f"NumPy {self.mg_info.get('numpy_version')} "
                         f"({self.mg_info.get('blas') or 'BLAS unknown'})")
         if self.torch_info:
@@ -360,9 +361,11 @@ def compare_ops(args, env, specs, device, label):
         torch_ms = _median(by_side["torch"][spec]) if has_peer else None
         op_flops = flops.op_flops(name, [int(s) for s in size.split(",")],
                                   "fwd" if mode == "fwd-nograd" else mode)
+        dims = [int(s) for s in size.split(",")]
         row = {
             "op": name,
-            "size": [int(s) for s in size.split(",")],
+            "size": dims,
+            "work": op_work(name, dims),
             "mode": mode,
             "backend": "numpy" if device == "cpu" else "cupy",
             "device": device,
@@ -435,11 +438,12 @@ def _pyplot(args):
 
 
 def plot_ops(args, rows):
-    """One PNG per op: time vs size (the product of the sizes), log-log, each side and
-    mode; plus ops.png with every op. Returns the paths written."""
+    """One PNG per op: time vs size (configs.op_work: multiply-adds or elements), log-log,
+    each side and mode; plus ops.png with every op. Returns the paths written."""
     plt = _pyplot(args)
     if plt is None:
         return []
+    from matplotlib.ticker import NullFormatter
     out = Path(args.out)
     names = list(dict.fromkeys(r["op"] for r in rows))
     paths = []
@@ -453,8 +457,8 @@ def plot_ops(args, rows):
             for device in dict.fromkeys(r["device"] for r in mine):
                 for mode in dict.fromkeys(r["mode"] for r in mine):
                     sel = sorted((r for r in mine if r["mode"] == mode and r["device"] == device),
-                                 key=lambda r: math.prod(r["size"]))
-                    x = [math.prod(r["size"]) for r in sel]
+                                 key=lambda r: op_work(r["op"], r["size"]))
+                    x = [op_work(r["op"], r["size"]) for r in sel]
                     suffix = f" {mode}" + ("" if device == "cpu" else " cuda")
                     line = {"fwd": "-", "fwd-nograd": ":", "fwdbwd": "--"}[mode]
                     for key, label, color, marker in (("minigrad_ms", "minigrad", "C0", "o"),
@@ -468,8 +472,10 @@ def plot_ops(args, rows):
                                     markersize=4)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(name)
-            ax.set_xlabel("size (product of dims)")
+            ax.set_xlabel("multiply-adds" if name in ("matmul", "bmm", "attention", "lstm_cell")
+                          else "elements")
             ax.set_ylabel("ms per call")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=7)

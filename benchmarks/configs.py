@@ -10,6 +10,7 @@ Pure Python (no torch, no numpy), so both workers and the command line can read 
     OP_SIZES         op name -> default size (the tiny GPT's shapes); the op workers' list
     OP_SWEEPS        op name -> sizes swept by `python -m benchmarks ops`
     parse_op_spec("matmul:64,64,64:fwdbwd") -> (name, size, mode, no_grad)
+    op_work(name, size) -> int            the x axis of the op plots (see its docstring)
 
 `kind` picks the model; `batch_size` (and the GPT's block_size / the LSTM's seq_len) give
 the batch of one training step. `micro` and `micro-lstm` are not presets: they are the
@@ -18,7 +19,7 @@ smallest shapes that exercise every layer, for smoke tests.
 
 __all__ = ["CONFIGS", "PRESETS", "GPT_OPTIM", "LSTM_OPTIM", "OP_SIZES", "OP_SWEEPS",
            "OP_MODES", "parse_value", "parse_overrides", "resolve", "parse_op_spec",
-           "format_op_spec"]
+           "format_op_spec", "op_work"]
 
 CONFIGS = {
     # Tiny GPT, nanoGPT style (no biases, tied head), char vocabulary.
@@ -150,3 +151,28 @@ def format_op_spec(name, size, mode, no_grad=False):
     """Inverse of parse_op_spec."""
     label = "fwd-nograd" if no_grad else mode
     return f"{name}:{','.join(str(s) for s in size)}:{label}"
+
+
+def op_work(name, size):
+    """How much one call of op `name` at `size` does, as one number: multiply-adds for the
+    matmul-like ops (matmul M*K*N, bmm B*M*K*N, attention 2*B*H*T*T*D, lstm_cell
+    B*(E+H)*4H), elements for the rest (the output's for embedding, N*C)."""
+    if name == "matmul":
+        m, k, n = size
+        return m * k * n
+    if name == "bmm":
+        b, m, k, n = size
+        return b * m * k * n
+    if name == "attention":
+        b, h, t, d = size
+        return 2 * b * h * t * t * d
+    if name == "lstm_cell":
+        b, e, h = size
+        return b * (e + h) * 4 * h
+    if name == "embedding":
+        _, c, n = size
+        return n * c
+    work = 1
+    for s in size:
+        work *= s
+    return work

@@ -35,7 +35,7 @@ def save(obj, path):
     arrays = {}
     manifest = {"format": FORMAT, "version": VERSION, "root": _encode(obj, arrays, "obj")}
     arrays[MANIFEST] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
-    _write_atomically(os.fspath(path), arrays)
+    write_atomically(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
 def load(path, device=None):
@@ -113,14 +113,19 @@ def _key(k, where):
                     f"({type(k).__name__}) in {where}")
 
 
-def _write_atomically(path, arrays):
+def write_atomically(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over
+    ``path``: readers see the old file or the complete new one, never a torn one, even if
+    the process dies mid-write. The file gets the usual permissions (0666 less the umask),
+    not the private 0600 of a temporary file."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -133,6 +138,12 @@ def _write_atomically(path, arrays):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # ---------------------------------------------------------------- decoding

@@ -234,12 +234,15 @@ def cmd_plot(args):
 
 
 def cmd_bench(argv):
-    try:
-        from benchmarks.__main__ import main as bench_main
-    except ImportError as e:
-        raise UsageError(f"bench: the benchmarks package is not available ({e}); run it from "
-                         f"a checkout of the project") from None
-    return bench_main(argv) or 0
+    """``minigrad bench ...`` runs ``python -m benchmarks ...`` (a process of its own: the
+    benchmarks start their own workers, and nothing imports from benchmarks/)."""
+    import importlib.util
+    import subprocess
+    import sys
+    if importlib.util.find_spec("benchmarks") is None:
+        raise UsageError("bench: the benchmarks package is not available; run it from a "
+                         "checkout of the project (pip install -e '.[bench]')")
+    return subprocess.call([sys.executable, "-m", "benchmarks", *argv])
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,

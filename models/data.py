@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minigrad.serialization import write_atomically
+
 import tokenizers
 
 SPLIT_FILES = {  # names looked for in a corpus directory, first match wins
@@ -229,22 +231,9 @@ def encode_file(path, tokenizer, tokenizer_digest, cache_dir):
 
 
 def save_atomic(path, array):
-    """np.save to a temporary file in the same directory, then rename it to `path`.
-
-    Readers see either no file or a complete one, even if the process dies mid-write.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())  # the data must be on disk before the rename makes it visible
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """np.save through ``minigrad.serialization.write_atomically``: readers see either no
+    file or a complete one, even if the process dies mid-write."""
+    write_atomically(path, lambda f: np.save(f, array))
 
 
 def split_by_position(ids, val_fraction=0.1, source="corpus"):

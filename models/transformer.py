@@ -33,9 +33,12 @@ class TransformerLM(LanguageModel):
                              f"got {positions!r}")
         self.vocab_size, self.block_size, self.context_size = vocab_size, block_size, block_size
         self.wte = nn.Embedding(vocab_size, n_embd)
-        self.wpe = {"learned": lambda: nn.LearnedPositionalEmbedding(block_size, n_embd),
-                    "sinusoidal": lambda: nn.SinusoidalPositionalEncoding(n_embd, block_size),
-                    "rope": lambda: None}[positions]()
+        if positions == "learned":
+            self.wpe = nn.LearnedPositionalEmbedding(block_size, n_embd)
+        elif positions == "sinusoidal":
+            self.wpe = nn.SinusoidalPositionalEncoding(n_embd, block_size)
+        else:
+            self.wpe = None  # RoPE rotates queries and keys inside each attention layer
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             nn.TransformerBlock(
@@ -49,9 +52,8 @@ class TransformerLM(LanguageModel):
         if tie_weights:
             self.lm_head.weight = self.wte.weight
         init_gpt_(self)
-        for block in self.blocks:
-            residual_projections = (block.attn.out_proj, block.ff.net[-2])
-            for layer in residual_projections:
+        for block in self.blocks:  # the two projections into the residual stream
+            for layer in (block.attn.out_proj, block.ff.net[-2]):
                 nn.init.normal_(layer.weight, 0.0, 0.02 / math.sqrt(2 * n_layer))
 
     def forward(self, ids, cache=None, need_weights=False):

@@ -99,6 +99,19 @@ def test_other_models_and_tokenizers(corpus, tmp_path, capsys):
     assert "bits/byte" in capsys.readouterr().out
 
 
+def test_corpus_directory_with_a_test_split(tmp_path, capsys):
+    splits = tmp_path / "corpus"
+    splits.mkdir()
+    for name, repeat in (("train.txt", 12), ("valid.txt", 3), ("test.txt", 2)):
+        (splits / name).write_text(TEXT[:200] * repeat)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(splits), "--out", str(run), "--steps", "2",
+                 "--sample-tokens", "0", "--no-final-eval", *MICRO]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run), "--split", "test"]) == 0
+    assert f"over {len(TEXT[:200]) * 2 - 1:,} targets" in capsys.readouterr().out
+
+
 def test_help_documents_every_setting(capsys):
     import dataclasses
 
@@ -112,17 +125,19 @@ def test_help_documents_every_setting(capsys):
             assert f"--{f.name.replace('_', '-')}" in out, f.name
 
 
-def test_bench_forwards_to_benchmarks(monkeypatch):
+def test_bench_runs_the_benchmarks_module(monkeypatch):
+    import subprocess
     calls = []
-    fake = types.ModuleType("benchmarks.__main__")
-    fake.main = lambda argv: calls.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "benchmarks.__main__", fake)
-    assert main(["bench", "--quick", "tiny"]) == 0
-    assert calls == [["--quick", "tiny"]]
+    monkeypatch.setattr(subprocess, "call", lambda argv: calls.append(argv) or 0)
+    assert main(["bench", "overhead", "--json"]) == 0
+    assert calls == [[sys.executable, "-m", "benchmarks", "overhead", "--json"]]
 
 
 def test_bench_without_benchmarks(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "benchmarks.__main__", None)  # import raises ImportError
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "benchmarks" else real(name, *a))
     assert main(["bench"]) == 2
     assert "benchmarks" in capsys.readouterr().err
 

@@ -213,3 +213,15 @@ def test_any_nesting_round_trips(tmp_path_factory, tree):
     path = tmp_path_factory.mktemp("prop") / "t.npz"
     mg.save(tree, path)
     assert_same(tree, mg.load(path))
+
+
+def test_saved_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "state.npz"
+        mg.save({"w": mg.zeros(2)}, path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
