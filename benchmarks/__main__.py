@@ -591,7 +591,9 @@ def plot_scaling(args, rows):
         ax.set_ylabel("ms per training step")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle(f"GPT training step, {args.preset} with batch {args.batch_size}")
+    threads = rows[0]["threads"] if rows else args.threads
+    fig.suptitle(f"GPT training step: {args.preset} with batch {args.batch_size}, "
+                 f"{threads} thread{'' if threads == 1 else 's'} per side")
     fig.tight_layout()
     path = Path(args.out) / "scaling.png"
     fig.savefig(path, dpi=110)
