@@ -102,3 +102,15 @@ def distinct_n(sequences, n):
     (generated samples); 1.0 means no n-gram repeats, low values mean repetitive text."""
     grams = [tuple(seq[i:i + n]) for seq in sequences for i in range(len(seq) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def count_bigram_loss(train_ids, eval_ids, vocab_size, alpha=1.0):
+    """Mean cross-entropy on `eval_ids` of the count-based bigram model of `train_ids` with
+    add-`alpha` smoothing: p(b | a) = (count(a, b) + alpha) / (count(a) + alpha V).
+
+    A closed form, no training: it checks the data pipeline and the split against known
+    numbers (2.4819 on Tiny Shakespeare's 90/10 split by character with add-one)."""
+    counts = np.full((vocab_size, vocab_size), float(alpha))
+    np.add.at(counts, (train_ids[:-1].astype(np.int64), train_ids[1:].astype(np.int64)), 1.0)
+    log_probs = np.log(counts / counts.sum(axis=1, keepdims=True))
+    return float(-log_probs[eval_ids[:-1].astype(np.int64), eval_ids[1:].astype(np.int64)].mean())

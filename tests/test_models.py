@@ -206,3 +206,13 @@ class _Quiet:
 def _read_log(path):
     from models.train import read_log
     return [r for r in read_log(path) if "val_loss" in r]
+
+
+def test_count_bigram_with_add_one_gives_the_known_number_on_tiny_shakespeare(tmp_path):
+    """The closed-form check of the data pipeline and the 90/10 split (PyTorch gives 2.4819)."""
+    from models.data import build_tokenizer, default_corpus_path, prepare, read_text
+    from models.evaluate import count_bigram_loss
+    tok = build_tokenizer("char", read_text(default_corpus_path()))
+    splits = prepare(default_corpus_path(), tok, tmp_path)
+    loss = count_bigram_loss(splits["train"], splits["val"], tok.vocab_size)
+    assert round(loss, 4) == 2.4819
