@@ -488,7 +488,7 @@ def plot_ops(args, rows):
         axes[j // cols][j % cols].axis("off")
     grid.tight_layout()
     path = out / "ops.png"
-    grid.savefig(path, dpi=100)
+    grid.savefig(path, dpi=80)
     plt.close(grid)
     paths.append(path)
     return paths
@@ -740,7 +740,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if getattr(args, "rounds", 1) < 1:
         parser.error("--rounds must be >= 1")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = args.func(args)
     log(args, f"done in {time.perf_counter() - start:.0f} s; results under {args.out}")

@@ -3,11 +3,11 @@ from `minigrad.nn` layers with the same architecture, initialisation and hyper-p
 
     GPT(cfg)              decoder-only transformer, nanoGPT layout (pre-LN blocks)
     LSTMLM(cfg)           embedding -> LSTM -> linear head
-    build(name, seed=1337, impl="auto", **overrides) -> (model, optimizer, cfg)
+    build(name, seed=1337, impl="auto", device="cpu", **overrides) -> (model, optimizer, cfg)
     make_batch(cfg, seed=1337, device="cpu") -> (idx, targets)
     train_step(model, optimizer, idx, targets) -> loss
     configure_optimizer(model, cfg) -> AdamW (GPT) / Adam (LSTM)
-    AdamW, Adam           fallback optimizers, used while minigrad.optim has none
+    AdamW, Adam           fallback optimizers, used when minigrad.optim has none
 
 GPT: token embedding + learned positional embedding, dropout, n_layer
 `minigrad.nn.TransformerBlock`s (pre-LN; attention q k^T / sqrt(d), causal mask, softmax,
@@ -24,14 +24,15 @@ with both torch's nn.LSTM and torch's own loop of nn.LSTMCell.
 Optimizers (as torch_ref): GPT AdamW(lr 1e-3, betas (0.9, 0.99), weight decay 0.1 on the 2-D
 parameters only); LSTM Adam(lr 1e-3). `minigrad.optim.AdamW` / `Adam` are used when the
 package provides them; until then the fallbacks below (same formulas as torch.optim, updating
-the arrays in place, outside any graph).
+the arrays in place, outside any graph). `train_step` takes the cross-entropy of
+`model(idx)` (the logits, or a tuple starting with them), as torch_ref's models do inside.
 
 `impl`: 'ref' builds the classes of this module; 'models' uses `models.TransformerLM` /
 `models.LSTMLM` (the project's own language models); 'auto' (default) takes 'models' when
 they exist, accept the config's fields as keyword arguments and, given this reference's
 weights, compute the same logits (so the comparison with torch_ref stays like for like),
-else 'ref'. The choice is reported (`model_impl`, `model_impl_note`, `optimizer_impl`)
-in every benchmark row.
+else 'ref'; the models package's LM then starts from this module's initialisation. The
+choice is reported (`model_impl`, `model_impl_note`, `optimizer_impl`) in every row.
 """
 
 import math

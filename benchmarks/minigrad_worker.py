@@ -148,6 +148,8 @@ def run_train_step(args):
 
 
 def _gpu_peak_mb():
+    """CuPy's memory pool size: the pool keeps the blocks it has allocated, so at the end of
+    the run this is its high-water mark (CuPy keeps no peak counter of its own)."""
     import cupy
     return cupy.get_default_memory_pool().total_bytes() / 2**20
 

@@ -68,8 +68,10 @@ class TransformerLM(LanguageModel):
         x = self.drop(x)
         weights = []
         for i, block in enumerate(self.blocks):
-            x, w = block(x, need_weights=True, cache=cache[i] if cache else None)
-            weights.append(w)
+            x = block(x, need_weights=need_weights, cache=cache[i] if cache else None)
+            if need_weights:
+                x, w = x
+                weights.append(w)
         logits = self.lm_head(self.ln_f(x))                          # (B, T, V)
         return (logits, weights) if need_weights else logits
 

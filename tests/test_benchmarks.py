@@ -4,6 +4,7 @@ commands run and report what they promise, never how fast anything is. Tests tha
 PyTorch are marked `torch` and skip without it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -244,6 +245,25 @@ def test_train_step_json_without_torch(tmp_path):
     assert row["overrides"] == {"n_layer": 1, "n_embd": 16, "block_size": 8, "batch_size": 2}
     assert row["tokens_per_step"] == 16
     assert (tmp_path / "train_step.jsonl").exists() and (tmp_path / "train_step.md").exists()
+
+
+def test_cli_without_torch_end_to_end(tmp_path):
+    """With torch unimportable (a stub module first on the path of every worker), the
+    peer column says so and minigrad is still measured."""
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "torch.py").write_text("raise ImportError('no torch here')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stub), str(REPO)]))
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "train-step", "--preset", "micro",
+                           "--steps", "2", "--peak-sizes", "64", "--out", str(tmp_path / "out"),
+                           *FAST], capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| micro | numpy |" in proc.stdout and "torch not installed" in proc.stdout
+    (row,) = [json.loads(line) for line in
+              (tmp_path / "out" / "train_step.jsonl").read_text().splitlines()]
+    assert row["minigrad_ms"] > 0 and row["torch_ms"] is None
+    assert row["torch_note"] == "torch not installed"
 
 
 def test_torch_missing_is_reported(tmp_path, monkeypatch, capsys):

@@ -68,12 +68,15 @@ class TransformerBlock(Module):
         self.ff = ff
 
     def forward(self, x, need_weights=False, cache=None):
+        # Weights only on request: without them attention is one fused op.
         if self.norm == "pre":
-            a, weights = self.attn(self.ln1(x), need_weights=True, cache=cache)
+            a = self.attn(self.ln1(x), need_weights=need_weights, cache=cache)
+            a, weights = a if need_weights else (a, None)
             x = x + self.drop(a)
             x = x + self.ff(self.ln2(x))
         else:
-            a, weights = self.attn(x, need_weights=True, cache=cache)
+            a = self.attn(x, need_weights=need_weights, cache=cache)
+            a, weights = a if need_weights else (a, None)
             x = self.ln1(x + self.drop(a))
             x = self.ln2(x + self.ff(x))
         return (x, weights) if need_weights else x
