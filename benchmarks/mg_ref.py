@@ -5,7 +5,7 @@ from `minigrad.nn` layers with the same architecture, initialisation and hyper-p
     LSTMLM(cfg)           embedding -> LSTM -> linear head
     build(name, seed=1337, impl="auto", device="cpu", **overrides) -> (model, optimizer, cfg)
     make_batch(cfg, seed=1337, device="cpu") -> (idx, targets)
-    train_step(model, optimizer, idx, targets) -> loss
+    train_step(model, optimizer, idx, targets, shards=1) -> loss (float)
     configure_optimizer(model, cfg) -> AdamW (GPT) / Adam (LSTM)
     AdamW, Adam           fallback optimizers, used when minigrad.optim has none
 
@@ -354,14 +354,23 @@ def make_batch(cfg, seed=1337, device="cpu"):
     return mg.tensor(idx, device=device), mg.tensor(targets, device=device)
 
 
-def train_step(model, optimizer, idx, targets):
+def train_step(model, optimizer, idx, targets, shards=1):
     """One training step: zero grads, forward, cross-entropy, backward, optimizer step.
     `model(idx)` may return the logits or a tuple starting with them (this module's models,
-    and the models package's)."""
+    and the models package's). With ``shards`` > 1 a non-recurrent model's batch is split
+    over that many threads, as ``minigrad train`` does on the CPU; returns the loss (float)."""
+    from minigrad.parallel import split_backward
+
+    def loss_of(x, y):
+        out = model(x)
+        return F.cross_entropy(out[0] if isinstance(out, tuple) else out, y)
+
     optimizer.zero_grad(set_to_none=True)
-    out = model(idx)
-    logits = out[0] if isinstance(out, tuple) else out
-    loss = F.cross_entropy(logits, targets)
-    loss.backward()
+    if shards > 1 and not getattr(model, "recurrent", False) and idx.shape[0] % shards == 0:
+        loss = split_backward(loss_of, list(model.parameters()), (idx, targets), shards)
+    else:
+        loss = loss_of(idx, targets)
+        loss.backward()
+        loss = loss.item()
     optimizer.step()
     return loss

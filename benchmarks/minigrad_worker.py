@@ -111,8 +111,11 @@ def run_train_step(args):
         idx, targets = mg_ref.make_batch(cfg, seed=args.seed, device=device)
         losses = []
 
+        # The batch is split over the BLAS threads, one each, as `minigrad train` does.
+        shards = (args.threads or os.cpu_count() or 1) if device == "cpu" else 1
+
         def step():
-            losses.append(mg_ref.train_step(model, optimizer, idx, targets).item())
+            losses.append(mg_ref.train_step(model, optimizer, idx, targets, shards))
 
         median_s, samples = median_time(step, repeats=args.steps, warmup=args.warmup,
                                         sync=sync)

@@ -82,6 +82,9 @@ class Config:
     sample_tokens: int = _setting(300, "tokens sampled into samples.txt at the end (0: none)")
     seed: int = _setting(1337, "seeds the weights, dropout and batches")
     device: str = _setting("cpu", "cpu or cuda")
+    threads: int = _setting(2, "cpu: split each batch over this many threads, one-thread BLAS "
+                            "each (NumPy's element-wise work uses one core); recurrent models "
+                            "and batches that do not divide run whole")
     description: str = field(default="", metadata={"cli": False})
 
     def __post_init__(self):
@@ -124,7 +127,7 @@ class Config:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
         for name in ("n_layer", "n_head", "n_embd", "hidden_size", "context", "batch_size",
-                     "grad_accum", "steps", "eval_every", "eval_batches"):
+                     "grad_accum", "steps", "eval_every", "eval_batches", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("warmup_steps", "patience", "sample_tokens", "grad_clip", "weight_decay"):

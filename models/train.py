@@ -41,6 +41,7 @@ import tokenizers
 from minigrad import functional as F
 from minigrad import optim
 from minigrad.nn.utils import clip_grad_norm_
+from minigrad.parallel import split_backward
 
 from models import checkpoint as ckpt
 from models.base import detach_state
@@ -218,20 +219,34 @@ class Trainer:
         total = 0.0
         for _ in range(c.grad_accum):
             x, y = self.next_batch()
-            if self.model.recurrent:
-                logits, hidden = self.model(x, self.hidden)
-                self.hidden = detach_state(hidden)
+            if self._split_batches(x):
+                total += split_backward(self._scaled_loss, list(self.model.parameters()), (x, y),
+                                        c.threads) * c.grad_accum
             else:
-                logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
-            (loss * (1.0 / c.grad_accum)).backward()
-            total += loss.item()
+                if self.model.recurrent:
+                    logits, hidden = self.model(x, self.hidden)
+                    self.hidden = detach_state(hidden)
+                else:
+                    logits = self.model(x)
+                loss = F.cross_entropy(logits, y)
+                (loss * (1.0 / c.grad_accum)).backward()
+                total += loss.item()
             self.tokens += y.numel()
         if c.grad_clip:
             clip_grad_norm_(self.model.parameters(), c.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         return total / c.grad_accum
+
+    def _split_batches(self, x):
+        c = self.config
+        return (c.threads > 1 and c.device == "cpu" and not self.model.recurrent
+                and x.shape[0] % c.threads == 0)
+
+    def _scaled_loss(self, x, y):
+        """The loss of a shard, scaled for gradient accumulation (split_backward reports the
+        mean of these, so the caller's running total is unscaled again below)."""
+        return F.cross_entropy(self.model(x), y) * (1.0 / self.config.grad_accum)
 
     def next_batch(self):
         """(x, y) id tensors: the next chunk (recurrent models) or random windows."""
