@@ -269,33 +269,30 @@ class Clone(Function):
 
 # ---------------------------------------------------------------- public functions
 
-def add(a, b):
-    a, b = pair(a, b, "add")
-    broadcast_shapes(a.shape, b.shape, "add")
-    return Add.apply(a, b)
+def _binary(cls, name):
+    """The public function of a broadcasting binary op: operands to tensors on one device,
+    shapes checked here (the error names the op), then the op."""
+    def op(a, b):
+        a, b = pair(a, b, name)
+        broadcast_shapes(a.shape, b.shape, name)
+        return cls.apply(a, b)
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} with NumPy broadcasting: {REGISTRY[name].derivative}."
+    return op
 
 
-def sub(a, b):
-    a, b = pair(a, b, "sub")
-    broadcast_shapes(a.shape, b.shape, "sub")
-    return Sub.apply(a, b)
+add = _binary(Add, "add")
+sub = _binary(Sub, "sub")
+mul = _binary(Mul, "mul")
+div = _binary(Div, "div")
+maximum = _binary(Maximum, "maximum")
+minimum = _binary(Minimum, "minimum")
+
 
 
 def rsub(a, b):
     """``b - a``: handy in backward rules (``1 - y``)."""
     return sub(b, a)
-
-
-def mul(a, b):
-    a, b = pair(a, b, "mul")
-    broadcast_shapes(a.shape, b.shape, "mul")
-    return Mul.apply(a, b)
-
-
-def div(a, b):
-    a, b = pair(a, b, "div")
-    broadcast_shapes(a.shape, b.shape, "div")
-    return Div.apply(a, b)
 
 
 def neg(x):
@@ -344,18 +341,6 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: give at least one of min and max")
     return Clamp.apply(x, min=min, max=max)
-
-
-def maximum(a, b):
-    a, b = pair(a, b, "maximum")
-    broadcast_shapes(a.shape, b.shape, "maximum")
-    return Maximum.apply(a, b)
-
-
-def minimum(a, b):
-    a, b = pair(a, b, "minimum")
-    broadcast_shapes(a.shape, b.shape, "minimum")
-    return Minimum.apply(a, b)
 
 
 def astype(x, dtype):
