@@ -7,7 +7,6 @@ from `minigrad.nn` layers with the same architecture, initialisation and hyper-p
     make_batch(cfg, seed=1337, device="cpu") -> (idx, targets)
     train_step(model, optimizer, idx, targets, shards=1) -> loss (float)
     configure_optimizer(model, cfg) -> AdamW (GPT) / Adam (LSTM)
-    AdamW, Adam           fallback optimizers, used when minigrad.optim has none
 
 GPT: token embedding + learned positional embedding, dropout, n_layer
 `minigrad.nn.TransformerBlock`s (pre-LN; attention q k^T / sqrt(d), causal mask, softmax,
@@ -22,9 +21,7 @@ position, zero initial state. minigrad's LSTM is a Python loop of cells, so it i
 with both torch's nn.LSTM and torch's own loop of nn.LSTMCell.
 
 Optimizers (as torch_ref): GPT AdamW(lr 1e-3, betas (0.9, 0.99), weight decay 0.1 on the 2-D
-parameters only); LSTM Adam(lr 1e-3). `minigrad.optim.AdamW` / `Adam` are used when the
-package provides them; until then the fallbacks below (same formulas as torch.optim, updating
-the arrays in place, outside any graph). `train_step` takes the cross-entropy of
+parameters only); LSTM Adam(lr 1e-3), from `minigrad.optim`. `train_step` takes the cross-entropy of
 `model(idx)` (the logits, or a tuple starting with them), as torch_ref's models do inside.
 
 `impl`: 'ref' builds the classes of this module; 'models' uses `models.TransformerLM` /
@@ -47,7 +44,7 @@ from minigrad.nn import init
 from benchmarks import flops
 from benchmarks.configs import GPT_OPTIM, LSTM_OPTIM, resolve
 
-__all__ = ["GPT", "LSTMLM", "AdamW", "Adam", "build", "build_model", "configure_optimizer",
+__all__ = ["GPT", "LSTMLM", "build", "build_model", "configure_optimizer",
            "make_batch", "train_step"]
 
 
@@ -133,90 +130,11 @@ class LSTMLM(nn.Module):
 
 
 # ---------------------------------------------------------------------------------- optimizers
-class _Fallback:
-    """Parameter groups and zero_grad, as torch.optim (enough for the benchmark step)."""
-
-    def __init__(self, params, defaults):
-        params = list(params)
-        groups = params if params and isinstance(params[0], dict) else [{"params": params}]
-        self.param_groups = [{**defaults, **g, "params": list(g["params"])} for g in groups]
-        self.state = {}
-
-    def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.data[...] = 0
-
-    def step(self):
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w, g = p.data, p.grad.data
-                xp = mg.backend.get_array_module(w)
-                st = self.state.get(id(p))
-                if st is None:
-                    st = self.state[id(p)] = {"step": 0, "m": xp.zeros_like(w),
-                                              "v": xp.zeros_like(w), "tmp": xp.empty_like(w)}
-                st["step"] += 1
-                m, v, tmp = st["m"], st["v"], st["tmp"]
-                if wd and self.decoupled:
-                    w *= 1.0 - lr * wd
-                elif wd:
-                    g = g + wd * w
-                m *= b1
-                m += (1.0 - b1) * g
-                v *= b2
-                xp.multiply(g, g, out=tmp)
-                tmp *= 1.0 - b2
-                v += tmp
-                # torch: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-                bc1 = 1.0 - b1 ** st["step"]
-                bc2 = 1.0 - b2 ** st["step"]
-                xp.sqrt(v, out=tmp)
-                tmp *= 1.0 / math.sqrt(bc2)
-                tmp += eps
-                xp.divide(m, tmp, out=tmp)
-                tmp *= lr / bc1
-                w -= tmp
-
-
-class AdamW(_Fallback):
-    """AdamW (decoupled weight decay), torch.optim.AdamW's formula."""
-    decoupled = True
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
-
-
-class Adam(_Fallback):
-    """Adam (L2 weight decay added to the gradient), torch.optim.Adam's formula."""
-    decoupled = False
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
-
-
-def optimizer_classes():
-    """(AdamW, Adam, where they come from): minigrad.optim's when it has them."""
-    try:
-        from minigrad.optim import Adam as OptAdam, AdamW as OptAdamW
-    except ImportError:
-        return AdamW, Adam, "benchmarks.mg_ref"
-    return OptAdamW, OptAdam, "minigrad.optim"
-
-
 def configure_optimizer(model, cfg):
     """As torch_ref.configure_optimizer: AdamW with decay on 2-D parameters (GPT), Adam
     (LSTM). Returns (optimizer, where its class comes from)."""
-    adamw, adam, origin = optimizer_classes()
+    from minigrad.optim import Adam, AdamW
+    adamw, adam, origin = AdamW, Adam, "minigrad.optim"
     params = [p for p in model.parameters() if p.requires_grad]      # tied weight once
     if cfg["kind"] == "gpt":
         opts = {k: cfg.get(k, v) for k, v in GPT_OPTIM.items()}

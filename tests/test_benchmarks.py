@@ -175,28 +175,6 @@ def test_mg_ref_matches_torch_ref(torch, name, overrides):
                                    rtol=1e-7, atol=1e-10, err_msg=tname)
 
 
-@pytest.mark.torch
-@pytest.mark.parametrize("cls, tcls, kw", [
-    ("AdamW", "AdamW", dict(lr=1e-2, betas=(0.9, 0.99), weight_decay=0.1)),
-    ("Adam", "Adam", dict(lr=1e-2)),
-])
-def test_fallback_optimizers_match_torch(torch, cls, tcls, kw):
-    import minigrad as mg
-    rng = np.random.default_rng(0)
-    w0 = rng.standard_normal((3, 4))
-    grads = [rng.standard_normal((3, 4)) for _ in range(5)]
-    p = mg.tensor(w0.copy(), dtype=mg.float64, requires_grad=True)
-    opt = getattr(mg_ref, cls)([p], **kw)
-    tp = torch.tensor(w0.copy(), requires_grad=True)
-    topt = getattr(torch.optim, tcls)([tp], **kw)
-    for g in grads:
-        p.grad = mg.tensor(g, dtype=mg.float64)
-        opt.step()
-        tp.grad = torch.tensor(g)
-        topt.step()
-    np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-10, atol=1e-12)
-
-
 # ---------------------------------------------------------------------------------- workers
 def test_minigrad_worker_train_step_micro():
     args = ["train-step", "--config", "micro,micro-lstm", "--steps", "2", "--warmup", "1",
