@@ -169,57 +169,26 @@ def peak_memory_mb(children=False):
 # ---------------------------------------------------------------------------------- matmul ceiling
 def _matmul_peak_here(xp_name, sizes, repeats):
     """Best-of-`repeats` float32 square matmul GFLOP/s per size, in this process."""
-    if xp_name == "numpy":
-        import numpy as xp
-
-        def make(n):
-            rng = xp.random.default_rng(0)
-            return (rng.standard_normal((n, n), dtype=xp.float32),
-                    rng.standard_normal((n, n), dtype=xp.float32))
-
-        def matmul(a, b, out):
-            xp.matmul(a, b, out=out)
-
-        def empty(n):
-            return xp.empty((n, n), dtype=xp.float32)
-
-        sync = None
-        version = xp.__version__
-    elif xp_name == "cupy":
-        import cupy as xp
-
-        def make(n):
-            rng = xp.random.default_rng(0)
-            return (rng.standard_normal((n, n), dtype=xp.float32),
-                    rng.standard_normal((n, n), dtype=xp.float32))
-
-        def matmul(a, b, out):
-            xp.matmul(a, b, out=out)
-
-        def empty(n):
-            return xp.empty((n, n), dtype=xp.float32)
-
-        def sync():
-            xp.cuda.Stream.null.synchronize()
-
-        version = xp.__version__
-    elif xp_name == "torch":
-        import torch as xp
-
-        def make(n):
-            g = xp.Generator().manual_seed(0)
-            return (xp.randn(n, n, generator=g), xp.randn(n, n, generator=g))
-
-        def matmul(a, b, out):
-            xp.matmul(a, b, out=out)
-
-        def empty(n):
-            return xp.empty(n, n)
-
-        sync = None
-        version = xp.__version__
-    else:
+    import importlib
+    if xp_name not in ("numpy", "cupy", "torch"):
         raise ValueError(f"unknown array module {xp_name!r} (expected numpy, cupy or torch)")
+    xp = importlib.import_module(xp_name)
+    version = xp.__version__
+    sync = xp.cuda.Stream.null.synchronize if xp_name == "cupy" else None
+
+    def make(n):
+        if xp_name == "torch":
+            g = xp.Generator().manual_seed(0)
+            return xp.randn(n, n, generator=g), xp.randn(n, n, generator=g)
+        rng = xp.random.default_rng(0)
+        return (rng.standard_normal((n, n), dtype=xp.float32),
+                rng.standard_normal((n, n), dtype=xp.float32))
+
+    def matmul(a, b, out):
+        xp.matmul(a, b, out=out)
+
+    def empty(n):
+        return xp.empty((n, n), dtype=xp.float32)
 
     by_size = {}
     for n in sizes:

@@ -187,7 +187,6 @@ def run_backward(root, grad, create_graph=False, capture=None):
     requires grad. With ``capture`` (a list of tensors), nothing is accumulated and the
     gradients of those tensors are returned instead (``minigrad.grad``).
     """
-    from minigrad.tensor import Tensor
     wanted = None if capture is None else {id(t): None for t in capture}
     grads = {id(root): grad}
     with set_grad_enabled(create_graph):
@@ -232,7 +231,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
     With ``create_graph=True`` the gradients are themselves differentiable, which gives
     Hessian-vector products: ``grad(grad(f, x, create_graph=True)[0] @ v, x)``.
     """
-    from minigrad.tensor import Tensor, ones_like
+    from minigrad.tensor import Tensor
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)

@@ -1,7 +1,6 @@
 """The `minigrad` command end to end on a tiny corpus, and its one-line errors."""
 import importlib.util
 import sys
-import types
 
 import numpy as np
 import pytest

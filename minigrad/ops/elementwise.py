@@ -4,7 +4,7 @@ import math
 
 from minigrad import backend
 from minigrad.autograd import REGISTRY, Function, register
-from minigrad.ops.base import as_tensor, broadcast_shapes, const, pair, sum_to_shape
+from minigrad.ops.base import broadcast_shapes, const, pair, sum_to_shape
 
 
 def _check_float(x, op):

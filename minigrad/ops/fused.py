@@ -247,8 +247,8 @@ class Attention(Function):
         ds *= self.scale
         dq = ds @ k.data
         dk = xp.swapaxes(ds, -1, -2) @ q.data
-        return (const(sum_to_shape_array(dq, q.shape)), const(sum_to_shape_array(dk, k.shape)),
-                const(sum_to_shape_array(dv, v.shape)))
+        return tuple(const(_sum_to_shape_array(g, t.shape))
+                     for g, t in ((dq, q), (dk, k), (dv, v)))
 
     def _backward_graph(self, grad, q, k, v):
         from minigrad.ops.linalg import matmul
@@ -278,7 +278,7 @@ def _attention_probs(q, k, scale, causal):
     return softmax(scores, -1)
 
 
-def sum_to_shape_array(a, shape):
+def _sum_to_shape_array(a, shape):
     """Array version of ``sum_to_shape``: undo broadcasting of the batch dimensions."""
     if a.shape == tuple(shape):
         return a

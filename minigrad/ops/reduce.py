@@ -51,7 +51,7 @@ class _Extreme(Function):
     between ties (as PyTorch's max over all elements does)."""
 
     def backward(self, grad, out):
-        from minigrad.ops.elementwise import div, mul
+        from minigrad.ops.elementwise import mul
         x = out._inputs[0]
         xp = x.xp
         kept = out.data if self.keepdims else xp.expand_dims(out.data, self.axes)
