@@ -19,6 +19,7 @@ import numpy as np
 
 from minigrad import backend
 
+
 class _Modes(threading.local):
     """Grad mode and anomaly mode, per thread (as in PyTorch): a thread running backward
     must not switch off recording in another thread's forward."""
@@ -133,12 +134,13 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        from minigrad.tensor import Tensor
-        fn = cls(**params)
+        fn = object.__new__(cls)  # what __init__ does, without the call: apply runs per op
+        if params:
+            fn.__dict__.update(params)
         data = fn.forward(*[t.data for t in inputs])
         if isinstance(data, np.generic):  # NumPy reductions return scalars, not 0-d arrays
             data = np.asarray(data)
-        if _modes.grad_enabled and any(t.requires_grad for t in inputs):
+        if _modes.grad_enabled and _any_requires_grad(inputs):
             out = Tensor._wrap(data, True)
             out._fn, out._inputs = fn, inputs
             if _modes.anomaly:
@@ -146,6 +148,13 @@ class Function:
         else:
             out = Tensor._wrap(data, False)
         return out
+
+
+def _any_requires_grad(inputs):
+    for t in inputs:
+        if t.requires_grad:
+            return True
+    return False
 
 
 def _topological_order(root):
@@ -165,7 +174,11 @@ def _topological_order(root):
         stack.append((node, True))
         for inp in node._inputs:
             if inp.requires_grad and id(inp) not in visited:
-                stack.append((inp, False))
+                if inp._inputs:
+                    stack.append((inp, False))
+                else:  # a leaf: nothing below it to order first
+                    visited.add(id(inp))
+                    order.append(inp)
     return order
 
 
@@ -189,6 +202,7 @@ def run_backward(root, grad, create_graph=False, capture=None):
     """
     wanted = None if capture is None else {id(t): None for t in capture}
     grads = {id(root): grad}
+    anomaly = _modes.anomaly
     with set_grad_enabled(create_graph):
         for node in reversed(_topological_order(root)):
             g = grads.pop(id(node), None)
@@ -201,20 +215,20 @@ def run_backward(root, grad, create_graph=False, capture=None):
                     _accumulate_leaf(node, g, create_graph)
                 continue
             input_grads = node._fn.backward(g, node)
-            if _modes.anomaly:
+            if anomaly:
                 _check_finite(node._fn, input_grads)
             for inp, ig in zip(node._inputs, input_grads):
                 if ig is None or not inp.requires_grad:
                     continue
-                prev = grads.get(id(inp))
-                grads[id(inp)] = ig if prev is None else prev + ig
+                key = id(inp)
+                prev = grads.get(key)
+                grads[key] = ig if prev is None else prev + ig
     if wanted is None:
         return None
     return [wanted[id(t)] for t in capture]
 
 
 def _accumulate_leaf(leaf, g, create_graph):
-    from minigrad.tensor import Tensor
     if create_graph:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
     elif leaf.grad is None:
@@ -231,7 +245,6 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
     With ``create_graph=True`` the gradients are themselves differentiable, which gives
     Hessian-vector products: ``grad(grad(f, x, create_graph=True)[0] @ v, x)``.
     """
-    from minigrad.tensor import Tensor
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -258,12 +271,11 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
 
 
 def _initial_grad(out, g, who):
-    from minigrad.tensor import Tensor, ones_like
     if g is None:
         if out.numel() != 1:
             raise ValueError(f"{who}: output has shape {out.shape}; a gradient can be created "
                              "implicitly only for a scalar output: pass grad=<tensor of that shape>")
-        return ones_like(out)
+        return Tensor._wrap(out.xp.ones_like(out.data), False)
     if not isinstance(g, Tensor):
         g = Tensor(g, dtype=out.dtype)
     if g.shape != out.shape:
@@ -280,3 +292,7 @@ def backward(tensor, grad=None, create_graph=False):
         raise ValueError("backward: tensor does not require grad (no input had "
                          "requires_grad=True, or it was computed under no_grad())")
     run_backward(tensor, _initial_grad(tensor, grad, "backward"), create_graph)
+
+
+# Last: tensor.py builds on this module, and Function.apply wraps its results in Tensors.
+from minigrad.tensor import Tensor  # noqa: E402

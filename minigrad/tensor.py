@@ -66,7 +66,7 @@ class Tensor:
 
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return self.data.shape
 
     @property
     def dtype(self):

@@ -32,6 +32,18 @@ def test_diamond_graph_counts_each_path_once():
     assert math.isclose(x.grad.item(), 3 * (2 * 6 + math.exp(6)), rel_tol=1e-6)
 
 
+def test_input_reached_twice_is_ordered_before_both_users():
+    # y uses x, and z uses both x and y: backward must finish x's gradient from y and
+    # from z before passing it on to w (a depth-first order that marks nodes when first
+    # seen puts x after y here).
+    w = mg.tensor([1.5], requires_grad=True)
+    x = w * w
+    y = x * 3.0
+    z = x * y
+    z.backward()
+    np.testing.assert_allclose(w.grad.numpy(), [4 * 3.0 * 1.5 ** 3])  # z = 3 w^4
+
+
 def test_no_grad_records_nothing_and_restores():
     x = mg.tensor([1.0], requires_grad=True)
     with mg.no_grad():

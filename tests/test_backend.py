@@ -17,6 +17,26 @@ def test_erf_float64_is_exact_and_float32_close():
     assert np.abs(approx.astype(np.float64) - exact).max() < 5e-7
 
 
+@pytest.mark.parametrize("size", [1, 7, (1 << 16) + 3])  # one block, a part, several
+def test_gelu_parts_match_the_normal_cdf(size):
+    x = np.random.default_rng(0).standard_normal(size) * 3
+    x[0] = -9.0
+    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    for dtype, atol in ((np.float64, 1e-15), (np.float32, 4e-7)):
+        y, c, p = backend.gelu_parts(x.astype(dtype))
+        assert y.dtype == c.dtype == p.dtype == dtype
+        np.testing.assert_allclose(c, cdf, rtol=0, atol=atol)
+        np.testing.assert_allclose(p, pdf, rtol=0, atol=atol)
+        np.testing.assert_allclose(y, x * cdf, rtol=0, atol=atol * 9)
+    # Deep in the left tail Phi is tiny; it must not be lost to cancellation.
+    assert 0 < backend.gelu_parts(np.float32([-9.0]))[1][0] < 1e-15
+
+
+def test_keep_freed_memory_is_safe_to_call():
+    assert backend.keep_freed_memory() in (True, False)
+
+
 def test_add_rows_matches_add_at():
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 7, (5, 6))

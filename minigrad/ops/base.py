@@ -16,7 +16,7 @@ def as_tensor(value, like, op):
     """``value`` as a Tensor on ``like``'s device; Python numbers take ``like``'s dtype
     (so ``x * 2.0`` stays float32), except that a float with an integer tensor is a float."""
     if isinstance(value, Tensor):
-        if value.device != like.device:
+        if not backend.same_device(value.data, like.data):
             raise RuntimeError(f"{op}: tensors are on different devices, {like.device} and "
                                f"{value.device}; move one with .to(device)")
         return value
@@ -44,6 +44,8 @@ def pair(a, b, op):
 
 def broadcast_shapes(a, b, op):
     """The broadcast shape of two shapes (NumPy's rules), or an error naming both."""
+    if a == b:
+        return a
     try:
         return np.broadcast_shapes(a, b)
     except ValueError:
@@ -54,9 +56,12 @@ def broadcast_shapes(a, b, op):
 def sum_to_shape(grad, shape):
     """Sum ``grad`` over the dimensions that broadcasting added or stretched, so that it
     has ``shape`` again. This is the backward of broadcasting."""
+    if grad.data.shape == shape:
+        return grad
     from minigrad.ops.reduce import sum as sum_
     from minigrad.ops.shape import reshape
-    if grad.shape == tuple(shape):
+    shape = tuple(shape)
+    if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
