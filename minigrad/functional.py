@@ -4,7 +4,7 @@ import math
 
 from minigrad import ops
 from minigrad.ops import (  # noqa: F401  (re-exported under PyTorch's names)
-    cross_entropy, dropout, embedding, gelu, layer_norm, relu, sigmoid, tanh)
+    cross_entropy, dropout, embedding, gelu, layer_norm, lstm_sequence, relu, sigmoid, tanh)
 
 
 def linear(input, weight, bias=None):

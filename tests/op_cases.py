@@ -84,6 +84,8 @@ CASES = {
     "gelu_tanh": (lambda a: F.gelu(a, approximate="tanh"), lambda: [t(2, 3)]),
     "embedding": (lambda w: F.embedding(IDS, w), lambda: [t(4, 3)]),
     "dropout": (lambda a: _seeded(lambda: F.dropout(a, 0.4)), lambda: [t(3, 4)]),
+    "lstm_sequence": (lambda x, h, c, w: F.lstm_sequence(x, h, c, w),
+                      lambda: [t(3, 2, 8), t(2, 2), t(2, 2), t(8, 2)]),
 }
 
 
@@ -118,7 +120,19 @@ def torch_equivalents():
         "gelu": TF.gelu,
         "gelu_tanh": lambda a: TF.gelu(a, approximate="tanh"),
         "embedding": lambda w: TF.embedding(ids, w),
+        "lstm_sequence": _torch_lstm_sequence,
     }
+
+
+def _torch_lstm_sequence(xproj, h, c, w):
+    import torch
+    steps = []
+    for x in xproj:
+        i, f, g, o = (x + h @ w.T).chunk(4, -1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        steps.append(torch.cat([h, c], -1))
+    return torch.stack(steps)
 
 
 #: Ops whose result depends on our own random numbers, so PyTorch cannot reproduce it.

@@ -112,3 +112,8 @@ def test_attention_matches_composed(causal, tq, tk):
     _compare(lambda q, k, v: mg.ops.attention(q, k, v, causal),
              lambda q, k, v: _attention_probs(q, k, 1 / math.sqrt(3), causal) @ v,
              (2, 1, tq, 3), (2, 2, tk, 3), (1, 2, tk, 2))
+
+
+def test_lstm_sequence_matches_cell_by_cell():
+    from minigrad.ops.recurrent import lstm_sequence_reference
+    _compare(F.lstm_sequence, lstm_sequence_reference, (5, 3, 8), (3, 2), (3, 2), (8, 2))

@@ -86,6 +86,28 @@ def test_adamw_decays_the_weights_before_the_adam_step():
     assert optim.AdamW([nn.Parameter(mg.zeros(1))]).defaults["weight_decay"] == 1e-2
 
 
+@pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW])
+def test_adam_on_a_large_parameter_is_updated_block_by_block_the_same(cls):
+    # More elements than one block of the blocked update, and a number that leaves a part.
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((257, 300))
+    grads = [rng.standard_normal(start.shape) for _ in range(3)]
+    p = nn.Parameter(mg.tensor(start, dtype=mg.float64))
+    opt = cls([p], lr=0.1, weight_decay=0.3)
+    expected, m, v = start.copy(), 0.0, 0.0
+    for t, g in enumerate(grads, 1):
+        p.grad = mg.tensor(g, dtype=mg.float64)
+        opt.step()
+        if cls is optim.AdamW:
+            expected = expected * (1 - 0.1 * 0.3)
+        else:
+            g = g + 0.3 * expected
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        expected = expected - 0.1 / (1 - 0.9 ** t) * m / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    np.testing.assert_allclose(p.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------- groups and bookkeeping
 
 def test_param_groups_have_their_own_options():

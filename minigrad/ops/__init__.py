@@ -6,6 +6,7 @@
 - ``shape``: reshape, permute, expand, indexing, cat/stack/split, where, masked_fill
 - ``linalg``: matmul
 - ``fused``: softmax, log_softmax, cross_entropy, layer_norm, gelu, embedding, dropout
+- ``recurrent``: the LSTM recurrence over a whole sequence
 """
 from minigrad.ops.base import as_tensor, sum_to_shape  # noqa: F401
 from minigrad.ops.elementwise import (  # noqa: F401
@@ -14,6 +15,7 @@ from minigrad.ops.elementwise import (  # noqa: F401
 from minigrad.ops.fused import (  # noqa: F401
     attention, cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax, softmax)
 from minigrad.ops.linalg import linear, matmul  # noqa: F401
+from minigrad.ops.recurrent import lstm_sequence  # noqa: F401
 from minigrad.ops.reduce import logsumexp, max, mean, min, sum, var  # noqa: F401
 from minigrad.ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concat, expand, flatten, getitem, index_add_into, index_arrays,

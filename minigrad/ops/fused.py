@@ -62,17 +62,15 @@ class CrossEntropy(Function):
 
     def forward(self, logits):
         xp = backend.get_array_module(logits)
-        logp = _stable_log_softmax(xp.ascontiguousarray(logits), -1)
         keep = self.target != self.ignore_index
         safe = xp.where(keep, self.target, 0)
-        picked = xp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+        self.probs, nll = _softmax_nll(logits, safe)
         self.weight = keep.astype(logits.dtype)
         if self.class_weight is not None:
             self.weight *= self.class_weight[safe]
         self.onehot_index = safe
         self.total_weight = float(self.weight.sum())
-        self.probs = xp.exp(logp, out=logp)
-        losses = -picked * self.weight
+        losses = nll * self.weight
         if self.reduction == "none":
             return losses
         total = losses.sum()
@@ -100,6 +98,29 @@ class CrossEntropy(Function):
         scale = mul(grad if self.reduction == "none" else reshape(grad, (1,) * (x.ndim - 1)),
                     const(weight))
         return (mul(sub(softmax(x, -1), const(onehot)), reshape(scale, scale.shape + (1,))),)
+
+
+def _softmax_nll(logits, target):
+    """(softmax(logits), -log softmax(logits)[target]) along the last axis, in one sweep:
+    one exp per entry, and on the CPU a few rows at a time, so that the passes over a block
+    stay in cache (a language model's logits are tens of megabytes)."""
+    xp = backend.get_array_module(logits)
+    classes = logits.shape[-1]
+    x = logits.reshape(-1, classes)
+    t = target.reshape(-1)
+    probs = xp.empty(x.shape, dtype=x.dtype)
+    nll = xp.empty(x.shape[0], dtype=x.dtype)
+    on_cpu = backend.device_of(x) == "cpu"
+    rows = max(1, (1 << 18) // max(classes, 1)) if on_cpu else x.shape[0]
+    for start in range(0, x.shape[0], rows):
+        xb, pb, tb = x[start:start + rows], probs[start:start + rows], t[start:start + rows]
+        xp.subtract(xb, xb.max(axis=-1, keepdims=True), out=pb)
+        picked = pb[xp.arange(pb.shape[0]), tb]
+        xp.exp(pb, out=pb)
+        total = pb.sum(axis=-1)
+        pb *= (1.0 / total)[:, None]
+        nll[start:start + rows] = xp.log(total) - picked
+    return probs.reshape(logits.shape), nll.reshape(target.shape)
 
 
 def _add_at_targets(a, target, value):
