@@ -52,13 +52,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     of S positions, as with a key/value cache); dropout ``dropout_p`` is applied to the
     weights (pass 0 in eval). ``scale`` defaults to 1/sqrt(d).
 
-    Without a mask, dropout or ``return_weights`` (ours: also return the weights, for
-    plots) this is one fused op, ``minigrad.ops.fused.Attention``; otherwise it is composed
-    of ops."""
+    Without a mask or ``return_weights`` (ours: also return the weights, for plots) this is
+    one fused op, ``minigrad.ops.fused.Attention``; otherwise it is composed of ops."""
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    if attn_mask is None and not return_weights and dropout_p == 0 \
-            and scale == 1.0 / math.sqrt(query.shape[-1]):
-        return ops.attention(query, key, value, is_causal)
+    if attn_mask is None and not return_weights:
+        return ops.attention(query, key, value, is_causal, dropout_p, scale)
     scores = ops.mul(ops.matmul(query, ops.swapaxes(key, -1, -2)), scale)
     if is_causal:
         xp, tq, tk = query.xp, query.shape[-2], key.shape[-2]

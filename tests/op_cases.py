@@ -84,6 +84,7 @@ CASES = {
     "gelu_tanh": (lambda a: F.gelu(a, approximate="tanh"), lambda: [t(2, 3)]),
     "embedding": (lambda w: F.embedding(IDS, w), lambda: [t(4, 3)]),
     "dropout": (lambda a: _seeded(lambda: F.dropout(a, 0.4)), lambda: [t(3, 4)]),
+    "self_attention": (lambda qkv: ops.self_attention(qkv, 2, causal=True), lambda: [t(2, 3, 12)]),
     "lstm_sequence": (lambda x, h, c, w: F.lstm_sequence(x, h, c, w),
                       lambda: [t(3, 2, 8), t(2, 2), t(2, 2), t(8, 2)]),
 }
@@ -121,7 +122,16 @@ def torch_equivalents():
         "gelu_tanh": lambda a: TF.gelu(a, approximate="tanh"),
         "embedding": lambda w: TF.embedding(ids, w),
         "lstm_sequence": _torch_lstm_sequence,
+        "self_attention": _torch_self_attention,
     }
+
+
+def _torch_self_attention(qkv):
+    import torch.nn.functional as TF
+    b, t, width = qkv.shape
+    q, k, v = qkv.reshape(b, t, 3, 2, width // 6).permute(2, 0, 3, 1, 4)
+    out = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return out.transpose(1, 2).reshape(b, t, width // 3)
 
 
 def _torch_lstm_sequence(xproj, h, c, w):

@@ -117,3 +117,38 @@ def test_attention_matches_composed(causal, tq, tk):
 def test_lstm_sequence_matches_cell_by_cell():
     from minigrad.ops.recurrent import lstm_sequence_reference
     _compare(F.lstm_sequence, lstm_sequence_reference, (5, 3, 8), (3, 2), (3, 2), (8, 2))
+
+
+def test_self_attention_matches_split_heads_and_attention():
+    def composed(qkv):
+        b, t, width = qkv.shape
+        q, k, v = (z.reshape(b, t, 2, width // 6).transpose(1, 2) for z in qkv.split(width // 3, -1))
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return out.transpose(1, 2).reshape(b, t, width // 3)
+    _compare(lambda qkv: mg.ops.self_attention(qkv, 2, causal=True), composed, (2, 5, 12))
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_attention_dropout_gradients_and_reference(packed):
+    from minigrad import ops
+
+    def fn(x):
+        mg.manual_seed(3)  # the same mask at every call
+        if packed:
+            return ops.self_attention(x, 2, causal=True, dropout_p=0.4)
+        return ops.attention(x, x * 0.5, x, causal=True, dropout_p=0.4)
+    x = mg.tensor(np.random.default_rng(0).standard_normal((2, 4, 12)), dtype=mg.float64,
+                  requires_grad=True)
+    assert mg.gradcheck(fn, x)
+    assert mg.gradgradcheck(fn, x)
+    dropped = fn(x).numpy()
+    mg.manual_seed(3)
+    assert not np.allclose(dropped, (ops.self_attention(x, 2, causal=True) if packed else
+                                     ops.attention(x, x * 0.5, x, causal=True)).numpy())
+
+
+def test_keep_mask_keeps_about_one_minus_p():
+    from minigrad import backend
+    keep = backend.keep_mask(np, (400, 500), 0.2)
+    assert keep.dtype == bool and abs(keep.mean() - 0.8) < 0.005
+    assert backend.keep_mask(np, (10,), 0.0).all()

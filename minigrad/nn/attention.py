@@ -7,7 +7,7 @@ from minigrad import functional as F
 from minigrad.nn.layers import Linear
 from minigrad.nn.module import Module
 from minigrad.nn.positional import RotaryEmbedding
-from minigrad.ops import cat
+from minigrad.ops import cat, self_attention
 
 
 class KVCache:
@@ -69,6 +69,10 @@ class MultiHeadAttention(Module):
             raise ValueError(f"{self.describe()}: input of shape {x.shape}, expected "
                              f"(batch, time, {self.embed_dim})")
         b, t, e = x.shape
+        dropout = self.dropout if self.training else 0.0
+        if self.rope is None and cache is None and not need_weights:
+            qkv = self.in_proj(x)
+            return self.out_proj(self_attention(qkv, self.num_heads, self.causal, dropout))
         q, k, v = (self._split_heads(z) for z in self.in_proj(x).split(e, dim=-1))
         if self.rope is not None:
             offset = len(cache) if cache is not None else 0
@@ -76,7 +80,7 @@ class MultiHeadAttention(Module):
         if cache is not None:
             k, v = cache.append(k, v)
         out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal,
+            q, k, v, dropout_p=dropout, is_causal=self.causal,
             return_weights=need_weights)
         y, weights = out if need_weights else (out, None)
         y = self.out_proj(y.transpose(1, 2).reshape(b, t, e))

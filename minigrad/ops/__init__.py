@@ -13,7 +13,8 @@ from minigrad.ops.elementwise import (  # noqa: F401
     abs, add, astype, clamp, clone, compare, cos, div, erf, exp, log, logical_not, maximum,
     minimum, mul, neg, pow, relu, rsub, sigmoid, sin, sqrt, sub, tanh, to_device)
 from minigrad.ops.fused import (  # noqa: F401
-    attention, cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax, softmax)
+    attention, cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax, self_attention,
+    softmax)
 from minigrad.ops.linalg import linear, matmul  # noqa: F401
 from minigrad.ops.recurrent import lstm_sequence  # noqa: F401
 from minigrad.ops.reduce import logsumexp, max, mean, min, sum, var  # noqa: F401

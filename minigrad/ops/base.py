@@ -85,3 +85,15 @@ def normalize_axis(axis, ndim, op):
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dimension repeated in {axis}")
     return tuple(sorted(out))
+
+
+def reference_backward(reference, inputs, grad_out):
+    """The backward of a fused op while a graph is recorded (second-order gradients): the
+    gradient of ``reference(*inputs)``, the same function composed from engine ops, whose
+    own backward rules are differentiable."""
+    from minigrad.autograd import enable_grad, grad
+    wanted = [t for t in inputs if t.requires_grad]
+    with enable_grad():
+        out = reference(*inputs)
+    grads = iter(grad(out, wanted, grad_out, create_graph=True, allow_unused=True))
+    return tuple(next(grads) if t.requires_grad else None for t in inputs)

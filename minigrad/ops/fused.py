@@ -8,7 +8,8 @@ import math
 
 from minigrad import backend
 from minigrad.autograd import Function, is_grad_enabled, register
-from minigrad.ops.base import const, normalize_axis, sum_to_shape
+from minigrad.ops.base import (broadcast_shapes, const, normalize_axis, reference_backward,
+                               sum_to_shape)
 from minigrad.ops.elementwise import add, div, erf, exp, mul, rsub, sub, tanh
 from minigrad.ops.reduce import mean, sum
 from minigrad.ops.shape import reshape
@@ -245,56 +246,146 @@ class GELUTanh(Function):
         return (mul(grad, d),)
 
 
-@register("attention", "P = softmax(s Q K^T + mask), O = P V; dV = P^T G, dP = G V^T, "
+@register("attention", "P = softmax(s Q K^T + mask), O = (P * M) V for dropout's scaled "
+          "keep-mask M (1 without dropout); dV = (P * M)^T G, dP = (G V^T) * M, "
           "dS = P * (dP - rowsum(G * O)), dQ = s dS K, dK = s dS^T Q", kind="fused")
 class Attention(Function):
     """Scaled dot-product attention over the last two dimensions of q (..., Tq, d),
-    k (..., Tk, d) and v (..., Tk, dv), optionally causal. One op instead of six: the
-    T x T scores are masked and normalised in place, and only the probabilities are kept
-    for backward.
+    k (..., Tk, d) and v (..., Tk, dv), optionally causal, with dropout ``dropout_p`` on
+    the weights. One op instead of six: the T x T scores are masked and normalised in
+    place, and only the probabilities (and the dropout mask) are kept for backward.
 
     The scores are held transposed, S^T = K Q^T (keys down, queries across), so that the
     softmax's max and sum run down columns: NumPy reduces across contiguous rows of 64
     entries several times slower than down columns. BLAS takes the transposes for free.
     rowsum(dP * P) equals rowsum(G * O) (FlashAttention's identity: sum_j P_ij G_i.V_j =
-    G_i.O_i), which costs T x d instead of T x T."""
+    G_i.O_i, also with dropout), which costs T x d instead of T x T."""
 
     def forward(self, q, k, v):
-        xp = backend.get_array_module(q)
-        pt = k @ xp.swapaxes(q * self.scale, -1, -2)
-        if self.causal:
-            pt += _future_bias(xp, q.shape[-2], k.shape[-2], pt.dtype)
-        pt -= pt.max(axis=-2, keepdims=True)
-        xp.exp(pt, out=pt)
-        pt /= pt.sum(axis=-2, keepdims=True)
-        self.pt = pt
-        return xp.swapaxes(pt, -1, -2) @ v
+        self.keep = _dropout_keep(q, k, self.dropout_p)
+        out, self.pt = _attention_arrays(q, k, v, self.scale, self.causal, self.keep,
+                                         self.dropout_p)
+        return out
 
     def backward(self, grad, out):
         q, k, v = out._inputs
         if is_grad_enabled():
-            return self._backward_graph(grad, q, k, v)
-        xp, g, pt = grad.xp, grad.data, self.pt
-        dv = pt @ g
-        dst = v.data @ xp.swapaxes(g, -1, -2)
-        dst -= xp.expand_dims((g * out.data).sum(axis=-1), -2)
-        dst *= pt
-        dst *= self.scale
-        dq = xp.swapaxes(dst, -1, -2) @ k.data
-        dk = dst @ q.data
-        return tuple(const(_sum_to_shape_array(g, t.shape))
-                     for g, t in ((dq, q), (dk, k), (dv, v)))
+            return reference_backward(self._reference, out._inputs, grad)
+        grads = _attention_grads(grad.data, out.data, self.pt, self.keep, self.dropout_p,
+                                 q.data, k.data, v.data, self.scale)
+        return tuple(const(_sum_to_shape_array(g, t.shape)) for g, t in zip(grads, (q, k, v)))
 
-    def _backward_graph(self, grad, q, k, v):
-        from minigrad.ops.linalg import matmul
-        from minigrad.ops.shape import swapaxes
-        p = _attention_probs(q, k, self.scale, self.causal)
-        dv = matmul(swapaxes(p, -1, -2), grad)
-        dp = matmul(grad, swapaxes(v, -1, -2))
-        ds = mul(mul(p, sub(dp, sum(mul(dp, p), axis=-1, keepdims=True))), self.scale)
-        return (sum_to_shape(matmul(ds, k), q.shape),
-                sum_to_shape(matmul(swapaxes(ds, -1, -2), q), k.shape),
-                sum_to_shape(dv, v.shape))
+    def _reference(self, q, k, v):
+        return _attention_reference(q, k, v, self.scale, self.causal, self.keep,
+                                    self.dropout_p)
+
+
+@register("self_attention", "attention of each head on its own sequence, from the packed "
+          "projections: the 'attention' op on q, k, v cut from qkv, heads side by side "
+          "after; its gradient is the three gradients packed the same way", kind="fused")
+class SelfAttention(Function):
+    """Multi-head self-attention between the two linear layers of
+    ``nn.MultiHeadAttention``: qkv (B, T, 3E), the query, key and value projections side
+    by side (each E = heads x d wide, head-major) -> (B, T, E), the heads' outputs side by
+    side. The heads are strided views of qkv, never copied out, and the gradient is
+    written straight into one (B, T, 3E) array: the split into q, k, v and the moves of
+    the head dimension, each an op with copies and zero-filled gradients otherwise, are
+    gone."""
+
+    def forward(self, qkv):
+        q, k, v = _heads(qkv, 3, self.num_heads)
+        self.keep = _dropout_keep(q, k, self.dropout_p)
+        out, self.pt = _attention_arrays(q, k, v, self.scale, self.causal, self.keep,
+                                         self.dropout_p)
+        return _merge_heads(out)
+
+    def backward(self, grad, out):
+        (qkv,) = out._inputs
+        if is_grad_enabled():
+            return reference_backward(self._reference, out._inputs, grad)
+        xp = grad.xp
+        q, k, v = _heads(qkv.data, 3, self.num_heads)
+        (g,) = _heads(grad.data, 1, self.num_heads)
+        (o,) = _heads(out.data, 1, self.num_heads)
+        d = xp.empty(qkv.shape, dtype=qkv.dtype)
+        grads = _attention_grads(g, o, self.pt, self.keep, self.dropout_p, q, k, v,
+                                 self.scale)
+        for target, part in zip(_heads(d, 3, self.num_heads), grads):
+            target[...] = part
+        return (const(d),)
+
+    def _reference(self, qkv):
+        from minigrad.ops.shape import permute, reshape
+        b, t, width = qkv.shape
+        heads = permute(reshape(qkv, (b, t, 3, self.num_heads, width // (3 * self.num_heads))),
+                        (2, 0, 3, 1, 4))
+        out = _attention_reference(heads[0], heads[1], heads[2], self.scale, self.causal,
+                                   self.keep, self.dropout_p)
+        return reshape(permute(out, (0, 2, 1, 3)), (b, t, width // 3))
+
+
+def _heads(packed, parts, num_heads):
+    """Views (B, heads, T, d) of the ``parts`` blocks of ``packed`` (B, T, parts * E)."""
+    b, t, width = packed.shape
+    split = packed.reshape(b, t, parts, num_heads, width // (parts * num_heads))
+    return [split[:, :, i].transpose(0, 2, 1, 3) for i in range(parts)]
+
+
+def _merge_heads(out):
+    """(B, heads, T, d) -> (B, T, heads * d)."""
+    b, h, t, d = out.shape
+    return out.transpose(0, 2, 1, 3).reshape(b, t, h * d)
+
+
+def _dropout_keep(q, k, p):
+    """Dropout's keep-mask of the transposed weights (..., Tk, Tq), or None without."""
+    if not p:
+        return None
+    xp = backend.get_array_module(q)
+    batch = broadcast_shapes(q.shape[:-2], k.shape[:-2], "attention")
+    return backend.keep_mask(xp, batch + (k.shape[-2], q.shape[-2]), p)
+
+
+def _attention_arrays(q, k, v, scale, causal, keep, p):
+    """(out, P^T) on arrays: P = softmax(scale q k^T + causal mask) over the keys, held
+    transposed; out = (P * keep / (1 - p)) v."""
+    xp = backend.get_array_module(q)
+    pt = k @ xp.swapaxes(q * scale, -1, -2)
+    if causal:
+        pt += _future_bias(xp, q.shape[-2], k.shape[-2], pt.dtype)
+    pt -= pt.max(axis=-2, keepdims=True)
+    xp.exp(pt, out=pt)
+    pt /= pt.sum(axis=-2, keepdims=True)
+    return xp.swapaxes(_dropped(pt, keep, p), -1, -2) @ v, pt
+
+
+def _dropped(pt, keep, p):
+    if keep is None:
+        return pt
+    out = pt * keep
+    out *= 1.0 / (1.0 - p)
+    return out
+
+
+def _attention_grads(g, out, pt, keep, p, q, k, v, scale):
+    """(dq, dk, dv) on arrays, for the output gradient g (see ``Attention``)."""
+    xp = backend.get_array_module(g)
+    dv = _dropped(pt, keep, p) @ g
+    dst = _dropped(v @ xp.swapaxes(g, -1, -2), keep, p)
+    dst -= xp.expand_dims((g * out).sum(axis=-1), -2)
+    dst *= pt
+    dst *= scale
+    return xp.swapaxes(dst, -1, -2) @ k, dst @ q, dv
+
+
+def _attention_reference(q, k, v, scale, causal, keep, p):
+    """The same attention composed from engine ops (the graph of second-order gradients)."""
+    from minigrad.ops.linalg import matmul
+    probs = _attention_probs(q, k, scale, causal)
+    if keep is not None:
+        probs = mul(probs, const(_dropped(q.xp.ones_like(keep, dtype=q.dtype), keep, p)
+                                 .swapaxes(-1, -2)))
+    return matmul(probs, v)
 
 
 def _future(xp, tq, tk):
@@ -441,13 +532,14 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1:
         return mul(x, 0.0)
-    keep = backend.generator(x.xp).random(x.shape) >= p
-    return mul(x, const((keep / (1.0 - p)).astype(x.dtype)))
+    scale = backend.keep_mask(x.xp, x.shape, p).astype(x.dtype)
+    scale *= 1.0 / (1.0 - p)
+    return mul(x, const(scale))
 
 
-def attention(q, k, v, causal=False):
-    """softmax(q k^T / sqrt(d) [+ causal mask]) v, fused (see ``Attention``)."""
-    from minigrad.ops.base import broadcast_shapes
+def attention(q, k, v, causal=False, dropout_p=0.0, scale=None):
+    """softmax(q k^T * scale [+ causal mask]) v with dropout ``dropout_p`` on the weights,
+    fused (see ``Attention``); ``scale`` defaults to 1/sqrt(d)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         _float(t, "attention")
         if t.ndim < 2:
@@ -461,4 +553,23 @@ def attention(q, k, v, causal=False):
                          f"{k.shape[-2]} keys")
     broadcast_shapes(broadcast_shapes(q.shape[:-2], k.shape[:-2], "attention"), v.shape[:-2],
                      "attention")
-    return Attention.apply(q, k, v, scale=1.0 / math.sqrt(q.shape[-1]), causal=bool(causal))
+    return Attention.apply(q, k, v, causal=bool(causal), dropout_p=_dropout_p(dropout_p),
+                           scale=1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale))
+
+
+def self_attention(qkv, num_heads, causal=False, dropout_p=0.0):
+    """Multi-head self-attention from packed projections qkv (B, T, 3E) to the heads'
+    outputs side by side (B, T, E), fused (see ``SelfAttention``)."""
+    _float(qkv, "self_attention")
+    if qkv.ndim != 3 or qkv.shape[-1] % (3 * num_heads):
+        raise ValueError(f"self_attention: qkv of shape {qkv.shape}, expected (batch, time, "
+                         f"3 * embed_dim) with embed_dim divisible by {num_heads} heads")
+    d = qkv.shape[-1] // (3 * num_heads)
+    return SelfAttention.apply(qkv, num_heads=int(num_heads), causal=bool(causal),
+                               dropout_p=_dropout_p(dropout_p), scale=1.0 / math.sqrt(d))
+
+
+def _dropout_p(p):
+    if not 0 <= p < 1:
+        raise ValueError(f"attention: dropout_p must be in [0, 1), got {p}")
+    return float(p)

@@ -5,8 +5,8 @@ the gate activations, the backward loop runs over (batch, hidden) arrays only, a
 recurrent weight's gradient is one matrix product over all steps. The input projection of
 all steps, x W_ih^T + b, is left to one ``linear`` before this op."""
 from minigrad import backend
-from minigrad.autograd import Function, enable_grad, grad, is_grad_enabled, register
-from minigrad.ops.base import const
+from minigrad.autograd import Function, is_grad_enabled, register
+from minigrad.ops.base import const, reference_backward
 
 
 @register("lstm_sequence",
@@ -47,7 +47,7 @@ class LSTMSequence(Function):
     def backward(self, grad_out, out):
         inputs = out._inputs
         if is_grad_enabled():
-            return _backward_graph(grad_out, inputs)
+            return reference_backward(lstm_sequence_reference, inputs, grad_out)
         xproj, h0, c0, w_hh = (t.data for t in inputs)
         d, dh, dc = self._through_time(grad_out.data, out.data, c0, w_hh)
         n = h0.shape[-1]
@@ -89,15 +89,6 @@ def _sigmoid_(xp, a):
     xp.tanh(a, out=a)
     a += 1.0
     a *= 0.5
-
-
-def _backward_graph(grad_out, inputs):
-    """Differentiable backward: the gradient of the composed reference below."""
-    wanted = [t for t in inputs if t.requires_grad]
-    with enable_grad():
-        ref = lstm_sequence_reference(*inputs)
-        grads = iter(grad(ref, wanted, grad_out, create_graph=True, allow_unused=True))
-    return tuple(next(grads) if t.requires_grad else None for t in inputs)
 
 
 def lstm_sequence_reference(xproj, h0, c0, w_hh):
