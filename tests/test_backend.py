@@ -37,13 +37,14 @@ def test_keep_freed_memory_is_safe_to_call():
     assert backend.keep_freed_memory() in (True, False)
 
 
-def test_add_rows_matches_add_at():
+@pytest.mark.parametrize("vocab", [7, 300])  # the one-hot product, and sorted runs
+def test_add_rows_matches_add_at(vocab):
     rng = np.random.default_rng(0)
-    ids = rng.integers(0, 7, (5, 6))
-    rows = rng.standard_normal((5, 6, 3))
-    expected = np.zeros((7, 3))
+    ids = rng.integers(0, vocab, (50, 6))
+    rows = rng.standard_normal((50, 6, 3))
+    expected = np.ones((vocab, 3))
     np.add.at(expected, ids.reshape(-1), rows.reshape(-1, 3))
-    np.testing.assert_allclose(backend.add_rows(np.zeros((7, 3)), ids, rows), expected)
+    np.testing.assert_allclose(backend.add_rows(np.ones((vocab, 3)), ids, rows), expected)
 
 
 def test_devices_and_clear_cuda_errors():
