@@ -356,26 +356,32 @@ def _attention_arrays(q, k, v, scale, causal, keep, p):
     pt -= pt.max(axis=-2, keepdims=True)
     xp.exp(pt, out=pt)
     pt /= pt.sum(axis=-2, keepdims=True)
-    return xp.swapaxes(_dropped(pt, keep, p), -1, -2) @ v, pt
-
-
-def _dropped(pt, keep, p):
     if keep is None:
-        return pt
-    out = pt * keep
-    out *= 1.0 / (1.0 - p)
-    return out
+        return xp.swapaxes(pt, -1, -2) @ v, pt
+    out = xp.swapaxes(pt * keep, -1, -2) @ v
+    out *= 1.0 / (1.0 - p)  # on the (T, d) output rather than the (T, T) weights
+    return out, pt
 
 
 def _attention_grads(g, out, pt, keep, p, q, k, v, scale):
-    """(dq, dk, dv) on arrays, for the output gradient g (see ``Attention``)."""
+    """(dq, dk, dv) on arrays, for the output gradient g (see ``Attention``). The constant
+    factors, 1/(1-p) and the scale, are applied to the (T, d) arrays, not the (T, T) ones."""
     xp = backend.get_array_module(g)
-    dv = _dropped(pt, keep, p) @ g
-    dst = _dropped(v @ xp.swapaxes(g, -1, -2), keep, p)
+    if keep is None:
+        dv = pt @ g
+        dst = v @ xp.swapaxes(g, -1, -2)
+    else:
+        g_kept = g * (1.0 / (1.0 - p))
+        dv = (pt * keep) @ g_kept
+        dst = v @ xp.swapaxes(g_kept, -1, -2)
+        dst *= keep
     dst -= xp.expand_dims((g * out).sum(axis=-1), -2)
     dst *= pt
-    dst *= scale
-    return xp.swapaxes(dst, -1, -2) @ k, dst @ q, dv
+    dq = xp.swapaxes(dst, -1, -2) @ k
+    dq *= scale
+    dk = dst @ q
+    dk *= scale
+    return dq, dk, dv
 
 
 def _attention_reference(q, k, v, scale, causal, keep, p):
@@ -383,8 +389,8 @@ def _attention_reference(q, k, v, scale, causal, keep, p):
     from minigrad.ops.linalg import matmul
     probs = _attention_probs(q, k, scale, causal)
     if keep is not None:
-        probs = mul(probs, const(_dropped(q.xp.ones_like(keep, dtype=q.dtype), keep, p)
-                                 .swapaxes(-1, -2)))
+        kept = keep.swapaxes(-1, -2).astype(q.dtype) * (1.0 / (1.0 - p))
+        probs = mul(probs, const(kept))
     return matmul(probs, v)
 
 
