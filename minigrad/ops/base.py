@@ -71,6 +71,16 @@ def sum_to_shape(grad, shape):
     return reshape(grad, tuple(shape)) if grad.shape != tuple(shape) else grad
 
 
+def sum_to_shape_array(a, shape):
+    """Array version of ``sum_to_shape``, for backward rules that work on arrays."""
+    if a.shape == tuple(shape):
+        return a
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                      if s == 1 and a.shape[lead + i] != 1)
+    return a.sum(axis=axes).reshape(shape)
+
+
 def normalize_axis(axis, ndim, op):
     """``axis`` (int, tuple or None) as a sorted tuple of non-negative ints."""
     if axis is None:

@@ -9,7 +9,7 @@ import math
 from minigrad import backend
 from minigrad.autograd import Function, is_grad_enabled, register
 from minigrad.ops.base import (broadcast_shapes, const, normalize_axis, reference_backward,
-                               sum_to_shape)
+                               sum_to_shape, sum_to_shape_array)
 from minigrad.ops.elementwise import add, div, erf, exp, mul, rsub, sub, tanh
 from minigrad.ops.reduce import mean, sum
 from minigrad.ops.shape import reshape
@@ -273,7 +273,7 @@ class Attention(Function):
             return reference_backward(self._reference, out._inputs, grad)
         grads = _attention_grads(grad.data, out.data, self.pt, self.keep, self.dropout_p,
                                  q.data, k.data, v.data, self.scale)
-        return tuple(const(_sum_to_shape_array(g, t.shape)) for g, t in zip(grads, (q, k, v)))
+        return tuple(const(sum_to_shape_array(g, t.shape)) for g, t in zip(grads, (q, k, v)))
 
     def _reference(self, q, k, v):
         return _attention_reference(q, k, v, self.scale, self.causal, self.keep,
@@ -415,16 +415,6 @@ def _attention_probs(q, k, scale, causal):
     if causal:
         scores = masked_fill(scores, _future(q.xp, q.shape[-2], k.shape[-2]), -math.inf)
     return softmax(scores, -1)
-
-
-def _sum_to_shape_array(a, shape):
-    """Array version of ``sum_to_shape``: undo broadcasting of the batch dimensions."""
-    if a.shape == tuple(shape):
-        return a
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and a.shape[lead + i] != 1)
-    return a.sum(axis=axes).reshape(shape)
 
 
 # ---------------------------------------------------------------- public functions
