@@ -100,8 +100,10 @@ OP_SIZES = {
     "layer_norm": (2048, 128),          # N,C
     "gelu": (2048, 512),                # N,C
     "embedding": (65, 128, 2048),       # V,C,N
-    "attention": (32, 4, 64, 32),       # B,H,T,D
+    "attention": (32, 4, 64, 32),       # B,H,T,D (composed: matmul, mask, softmax, matmul)
+    "sdpa": (32, 4, 64, 32),            # B,H,T,D (each library's fused causal attention)
     "lstm_cell": (20, 256, 512),        # B,E,H
+    "lstm": (35, 20, 256, 512),         # T,B,E,H (a one-layer LSTM over a sequence)
     "add_small": (32,),                 # N
 }
 
@@ -117,7 +119,9 @@ OP_SWEEPS = {
     "gelu": [(2048, 512), (8192, 1536)],
     "embedding": [(65, 128, 2048), (10000, 256, 700), (65, 384, 8192)],
     "attention": [(32, 4, 64, 32), (32, 6, 128, 64), (32, 6, 256, 64)],
+    "sdpa": [(32, 4, 64, 32), (32, 6, 128, 64), (32, 6, 256, 64)],
     "lstm_cell": [(32, 64, 128), (20, 256, 512), (64, 512, 1024)],
+    "lstm": [(10, 32, 64, 128), (35, 20, 256, 512)],
     "add_small": [(32,), (1024,), (65536,)],
 }
 
@@ -155,20 +159,24 @@ def format_op_spec(name, size, mode, no_grad=False):
 
 def op_work(name, size):
     """How much one call of op `name` at `size` does, as one number: multiply-adds for the
-    matmul-like ops (matmul M*K*N, bmm B*M*K*N, attention 2*B*H*T*T*D, lstm_cell
-    B*(E+H)*4H), elements for the rest (the output's for embedding, N*C)."""
+    matmul-like ops (matmul M*K*N, bmm B*M*K*N, attention and sdpa 2*B*H*T*T*D, lstm_cell
+    B*(E+H)*4H, lstm T times that), elements for the rest (the output's for embedding,
+    N*C)."""
     if name == "matmul":
         m, k, n = size
         return m * k * n
     if name == "bmm":
         b, m, k, n = size
         return b * m * k * n
-    if name == "attention":
+    if name in ("attention", "sdpa"):
         b, h, t, d = size
         return 2 * b * h * t * t * d
     if name == "lstm_cell":
         b, e, h = size
         return b * (e + h) * 4 * h
+    if name == "lstm":
+        t, b, e, h = size
+        return t * b * (e + h) * 4 * h
     if name == "embedding":
         _, c, n = size
         return n * c

@@ -142,12 +142,15 @@ def op_flops(name, size, mode="fwd"):
     elif name == "bmm":
         b, m, k, n = size
         fwd = matmul_flops(m, k, n, batch=b)
-    elif name == "attention":
+    elif name in ("attention", "sdpa"):
         b, h, t, hs = size
         fwd = 2 * matmul_flops(t, hs, t, batch=b * h)       # q @ k^T and att @ v
     elif name == "lstm_cell":
         b, e, h = size
         fwd = matmul_flops(b, e + h, 4 * h)
+    elif name == "lstm":
+        t, b, e, h = size
+        fwd = t * matmul_flops(b, e + h, 4 * h)
     else:
         return None
     if mode == "fwd":

@@ -213,6 +213,21 @@ def make_op(name, size, mode, grad, mg, device="cpu"):
             att = (q @ k.transpose(-2, -1)) * scale
             att = att.masked_fill(future, float("-inf"))
             return F.softmax(att, -1) @ v
+    elif name == "sdpa":
+        bsz, h, t, d = size
+        q, k, v = randn(bsz, h, t, d), randn(bsz, h, t, d), randn(bsz, h, t, d)
+        forward = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)  # noqa: E731
+    elif name == "lstm":
+        t, bsz, e, hid = size
+        from minigrad import nn
+        lstm = nn.LSTM(e, hid)
+        if device != "cpu":
+            lstm.to(device)
+        lstm.requires_grad_(rg)
+        x = randn(t, bsz, e)
+
+        def forward():
+            return lstm(x)[0]
     elif name == "lstm_cell":
         bsz, e, hid = size
         from minigrad import nn

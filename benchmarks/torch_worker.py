@@ -33,7 +33,9 @@ op times one call of a single operation (float32; sizes default to the tiny GPT'
     embedding       V,C,N         (65,128,2048)    F.embedding of N ids into a (V,C) table
     attention       B,H,T,D       (32,4,64,32)     explicit causal attention, q k^T/sqrt(D),
                                                    mask, softmax, @ v
+    sdpa            B,H,T,D       (32,4,64,32)     F.scaled_dot_product_attention, causal
     lstm_cell       B,E,H         (20,256,512)     one nn.LSTMCell step
+    lstm            T,B,E,H       (35,20,256,512)  nn.LSTM(E, H) over a (T,B,E) sequence
     add_small       N             (32)             a + b
 mode fwd records the graph (inputs require grad) unless --no-grad; fwdbwd adds backward from
 a fixed upstream gradient (for the loss of log_softmax_ce, from the scalar). `--number` calls
@@ -198,6 +200,20 @@ def make_op(name, size, mode, grad, torch, device="cpu"):
             att = (q @ k.transpose(-2, -1)) * scale
             att = att.masked_fill(~mask, float("-inf"))
             return F.softmax(att, dim=-1) @ v
+    elif name == "sdpa":
+        bsz, h, t, d = size
+        q, k, v = randn(bsz, h, t, d), randn(bsz, h, t, d), randn(bsz, h, t, d)
+
+        def forward():
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    elif name == "lstm":
+        t, bsz, e, hid = size
+        lstm = torch.nn.LSTM(e, hid).to(device)
+        lstm.requires_grad_(rg)
+        x = randn(t, bsz, e)
+
+        def forward():
+            return lstm(x)[0]
     elif name == "lstm_cell":
         bsz, e, hid = size
         cell = torch.nn.LSTMCell(e, hid).to(device)
