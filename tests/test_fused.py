@@ -152,3 +152,24 @@ def test_keep_mask_keeps_about_one_minus_p():
     keep = backend.keep_mask(np, (400, 500), 0.2)
     assert keep.dtype == bool and abs(keep.mean() - 0.8) < 0.005
     assert backend.keep_mask(np, (10,), 0.0).all()
+
+
+@pytest.mark.parametrize("dropout_p", [0.0, 0.3])
+def test_attention_one_batch_entry_at_a_time_gives_the_same_numbers(monkeypatch, dropout_p):
+    from minigrad import ops
+    from minigrad.ops import fused
+    rng = np.random.default_rng(2)
+    qkv = rng.standard_normal((3, 5, 12))
+    upstream = mg.tensor(rng.standard_normal((3, 5, 4)), dtype=mg.float64)
+
+    def run():
+        x = mg.tensor(qkv, dtype=mg.float64, requires_grad=True)
+        mg.manual_seed(4)
+        out = ops.self_attention(x, 2, causal=True, dropout_p=dropout_p)
+        out.backward(upstream)
+        return out.numpy(), x.grad.numpy()
+    whole = run()
+    monkeypatch.setattr(fused, "_BLOCK_BYTES", 0)  # every batch entry is big enough
+    assert fused._blocks(*(np.zeros((3, 2, 5, 2)),) * 3, np.zeros((3, 2, 5, 5))) == range(3)
+    for a, b in zip(whole, run()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

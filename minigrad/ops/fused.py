@@ -350,38 +350,77 @@ def _attention_arrays(q, k, v, scale, causal, keep, p):
     """(out, P^T) on arrays: P = softmax(scale q k^T + causal mask) over the keys, held
     transposed; out = (P * keep / (1 - p)) v."""
     xp = backend.get_array_module(q)
-    pt = k @ xp.swapaxes(q * scale, -1, -2)
+    batch = broadcast_shapes(broadcast_shapes(q.shape[:-2], k.shape[:-2], "attention"),
+                             v.shape[:-2], "attention")
+    pt = xp.empty(batch + (k.shape[-2], q.shape[-2]), dtype=q.dtype)
+    out = xp.empty(batch + (q.shape[-2], v.shape[-1]), dtype=q.dtype)
+    for i in _blocks(q, k, v, pt):
+        _attention_block(q[i], k[i], v[i], scale, causal, keep[i] if keep is not None else None,
+                         p, pt[i], out[i])
+    return out, pt
+
+
+def _blocks(q, k, v, pt):
+    """Indices of the slices to run one at a time: on the CPU, when the scores of one
+    batch entry are large, one entry at a time, so that the softmax's passes over them run
+    in cache instead of main memory; else everything at once (``...``)."""
+    same = q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and q.ndim > 2
+    per_entry = pt[0].nbytes if pt.ndim > 2 and len(pt) else 0
+    if same and backend.device_of(q) == "cpu" and per_entry >= _BLOCK_BYTES:
+        return range(len(pt))
+    return (Ellipsis,)
+
+
+_BLOCK_BYTES = 1 << 18  # below this, the per-slice calls cost more than the cache saves
+
+
+def _attention_block(q, k, v, scale, causal, keep, p, pt, out):
+    xp = backend.get_array_module(q)
+    xp.matmul(k, xp.swapaxes(q * scale, -1, -2), out=pt)
     if causal:
         pt += _future_bias(xp, q.shape[-2], k.shape[-2], pt.dtype)
     pt -= pt.max(axis=-2, keepdims=True)
     xp.exp(pt, out=pt)
     pt /= pt.sum(axis=-2, keepdims=True)
     if keep is None:
-        return xp.swapaxes(pt, -1, -2) @ v, pt
-    out = xp.swapaxes(pt * keep, -1, -2) @ v
+        xp.matmul(xp.swapaxes(pt, -1, -2), v, out=out)
+        return
+    xp.matmul(xp.swapaxes(pt * keep, -1, -2), v, out=out)
     out *= 1.0 / (1.0 - p)  # on the (T, d) output rather than the (T, T) weights
-    return out, pt
 
 
 def _attention_grads(g, out, pt, keep, p, q, k, v, scale):
-    """(dq, dk, dv) on arrays, for the output gradient g (see ``Attention``). The constant
-    factors, 1/(1-p) and the scale, are applied to the (T, d) arrays, not the (T, T) ones."""
+    """(dq, dk, dv) on arrays, for the output gradient g (see ``Attention``); each with the
+    batch shape of the scores (the caller sums broadcast dimensions back)."""
+    xp = backend.get_array_module(g)
+    batch = pt.shape[:-2]
+    dq = xp.empty(batch + q.shape[-2:], dtype=g.dtype)
+    dk = xp.empty(batch + k.shape[-2:], dtype=g.dtype)
+    dv = xp.empty(batch + v.shape[-2:], dtype=g.dtype)
+    for i in _blocks(q, k, v, pt):
+        _attention_grads_block(g[i], out[i], pt[i], keep[i] if keep is not None else None, p,
+                               q[i], k[i], v[i], scale, dq[i], dk[i], dv[i])
+    return dq, dk, dv
+
+
+def _attention_grads_block(g, out, pt, keep, p, q, k, v, scale, dq, dk, dv):
+    """Into dq, dk, dv. The constant factors, 1/(1-p) and the scale, are applied to the
+    (T, d) arrays, not the (T, T) ones."""
     xp = backend.get_array_module(g)
     if keep is None:
-        dv = pt @ g
+        xp.matmul(pt, g, out=dv)
         dst = v @ xp.swapaxes(g, -1, -2)
     else:
         g_kept = g * (1.0 / (1.0 - p))
-        dv = (pt * keep) @ g_kept
+        xp.matmul(pt * keep, g_kept, out=dv)
         dst = v @ xp.swapaxes(g_kept, -1, -2)
         dst *= keep
     dst -= xp.expand_dims((g * out).sum(axis=-1), -2)
     dst *= pt
-    dq = xp.swapaxes(dst, -1, -2) @ k
+    xp.matmul(xp.swapaxes(dst, -1, -2), k, out=dq)
     dq *= scale
-    dk = dst @ q
+    xp.matmul(dst, q, out=dk)
     dk *= scale
-    return dq, dk, dv
 
 
 def _attention_reference(q, k, v, scale, causal, keep, p):
