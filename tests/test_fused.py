@@ -53,11 +53,13 @@ def test_cross_entropy_accepts_pytorch_class_dim():
     assert math.isclose(a, b, rel_tol=1e-12)
 
 
-def test_layer_norm_matches_composed():
+@pytest.mark.parametrize("shape", [(2, 3, 6), (3, 400, 300)])  # one block of rows; several
+def test_layer_norm_matches_composed(shape):
     def composed(x, w, b):
         xhat, _ = _normalize(x, (2,), 1e-5)
         return xhat * w + b
-    _compare(lambda x, w, b: F.layer_norm(x, 6, w, b), composed, (2, 3, 6), (6,), (6,))
+    n = shape[-1]
+    _compare(lambda x, w, b: F.layer_norm(x, n, w, b), composed, shape, (n,), (n,))
 
 
 def test_gelu_matches_composed():

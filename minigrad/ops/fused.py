@@ -142,13 +142,11 @@ class LayerNorm(Function):
     def forward(self, x, w, b):
         xp = backend.get_array_module(x)
         x2 = x.reshape(-1, w.size)
-        xc = x2 - (x2 @ xp.full(w.size, 1.0 / w.size, x.dtype))[:, None]
-        var = xp.einsum("ij,ij->i", xc, xc) / w.size
-        self.rstd = (1.0 / xp.sqrt(var + self.eps))[:, None]
-        xc *= self.rstd
-        self.xhat = xc
-        y = xc * w.reshape(-1)
-        y += b.reshape(-1)
+        y, self.xhat = xp.empty_like(x2), xp.empty_like(x2)
+        self.rstd = xp.empty((len(x2), 1), dtype=x.dtype)
+        for rows in _row_blocks(x2):
+            _layer_norm_rows(x2[rows], w.reshape(-1), b.reshape(-1), self.eps, y[rows],
+                             self.xhat[rows], self.rstd[rows])
         return y.reshape(x.shape)
 
     def backward(self, grad, out):
@@ -164,19 +162,50 @@ class LayerNorm(Function):
         return gx, gw, gb
 
     def _backward_arrays(self, g, w, b):
-        xhat, rstd = self.xhat, self.rstd
-        g2 = g.reshape(xhat.shape)
-        w2 = w.data.reshape(-1)
-        gxh = g2 * xhat
-        gw = const(gxh.sum(axis=0).reshape(w.shape)) if w.requires_grad else None
-        gb = const(g2.sum(axis=0).reshape(b.shape)) if b.requires_grad else None
-        w_mean = w2 / w2.size  # mean(g * w) = g @ (w / D), mean(g * w * xh) = (g * xh) @ (w / D)
-        mean_gh, mean_ghxh = g2 @ w_mean, gxh @ w_mean
-        gx = g2 * w2
-        gx -= mean_gh[:, None]
-        gx -= backend.get_array_module(g).multiply(xhat, mean_ghxh[:, None], out=gxh)
-        gx *= rstd
-        return const(gx.reshape(g.shape)), gw, gb
+        xp = backend.get_array_module(g)
+        g2 = g.reshape(self.xhat.shape)
+        gx = xp.empty_like(g2)
+        gw, gb = xp.zeros(w.numel(), dtype=g.dtype), xp.zeros(w.numel(), dtype=g.dtype)
+        for rows in _row_blocks(g2):
+            _layer_norm_grad_rows(g2[rows], self.xhat[rows], self.rstd[rows], w.data.reshape(-1),
+                                  gx[rows], gw, gb)
+        return (const(gx.reshape(g.shape)),
+                const(gw.reshape(w.shape)) if w.requires_grad else None,
+                const(gb.reshape(b.shape)) if b.requires_grad else None)
+
+
+def _row_blocks(a):
+    """Slices of the rows of a 2-D array to work on one at a time: on the CPU about a
+    megabyte each, so that the several passes over a block run in cache; else all rows."""
+    if backend.device_of(a) != "cpu":
+        return (slice(None),)
+    step = max(1, (1 << 18) // max(a.shape[1], 1))
+    return [slice(i, i + step) for i in range(0, len(a), step)]
+
+
+def _layer_norm_rows(x, w, b, eps, y, xhat, rstd):
+    """LayerNorm of the rows of x into y, keeping xhat and rstd for backward."""
+    xp = backend.get_array_module(x)
+    xp.subtract(x, (x @ xp.full(w.size, 1.0 / w.size, x.dtype))[:, None], out=xhat)
+    var = xp.einsum("ij,ij->i", xhat, xhat) / w.size
+    rstd[:, 0] = 1.0 / xp.sqrt(var + eps)
+    xhat *= rstd
+    xp.multiply(xhat, w, out=y)
+    y += b
+
+
+def _layer_norm_grad_rows(g, xhat, rstd, w, gx, gw, gb):
+    """The input gradient of rows into gx; adds their weight and bias gradients to gw, gb."""
+    xp = backend.get_array_module(g)
+    gxh = g * xhat
+    gw += gxh.sum(axis=0)
+    gb += g.sum(axis=0)
+    w_mean = w / w.size  # mean(g * w) = g @ (w / D), mean(g * w * xh) = (g * xh) @ (w / D)
+    mean_gh, mean_ghxh = g @ w_mean, gxh @ w_mean
+    xp.multiply(g, w, out=gx)
+    gx -= mean_gh[:, None]
+    gx -= xp.multiply(xhat, mean_ghxh[:, None], out=gxh)
+    gx *= rstd
 
 
 def _normalize(x, axes, eps):
