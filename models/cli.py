@@ -113,7 +113,9 @@ def _add_config_flags(parser):
         elif kind is tuple:
             group.add_argument(*flags, type=float, nargs=2, metavar=("B1", "B2"), **options)
         else:
-            group.add_argument(*flags, type=kind, metavar=f.name.upper(), **options)
+            choices = f.metadata.get("choices")
+            group.add_argument(*flags, type=kind, choices=choices,
+                               metavar=None if choices else f.name.upper(), **options)
 
 
 def _base_type(annotation):

@@ -21,11 +21,12 @@ from models.transformer import POSITIONS, TransformerLM
 TOKENIZERS = ("char", "word", "bpe")
 SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adamw", "adam")
+AMP_MODES = ("off", "float16", "bfloat16")
 
 
-def _setting(default, help):
-    """A Config field with its --help text."""
-    return field(default=default, metadata={"help": help})
+def _setting(default, help, choices=None):
+    """A Config field with its --help text (and the values its flag accepts)."""
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass
@@ -72,6 +73,9 @@ class Config:
     weight_decay: float = _setting(0.1, "decoupled weight decay, on matrices only")
     grad_clip: float = _setting(1.0, "clip the global gradient norm to this (0: off)")
     grad_accum: int = _setting(1, "micro-batches per optimiser step")
+    amp: str = _setting("off", "mixed precision: matmuls in float16 (with dynamic loss "
+                        "scaling) or bfloat16 (cuda only), float32 master weights",
+                        choices=AMP_MODES)
     steps: int = _setting(2000, "optimiser steps")
     # ---- evaluation, checkpoints
     eval_every: int = _setting(250, "evaluate and checkpoint every this many steps")
@@ -121,7 +125,7 @@ class Config:
         """A ValueError naming the first setting that cannot work."""
         choices = {"model": MODELS, "tokenizer": TOKENIZERS, "schedule": SCHEDULES,
                    "optimizer": OPTIMIZERS, "positions": POSITIONS,
-                   "norm": ("pre", "post"), "ff_variant": ("hw4", "gelu3")}
+                   "norm": ("pre", "post"), "ff_variant": ("hw4", "gelu3"), "amp": AMP_MODES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
@@ -135,6 +139,9 @@ class Config:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.amp == "bfloat16" and self.device == "cpu":
+            raise ValueError("amp bfloat16 needs --device cuda (NumPy has no bfloat16); "
+                             "use --amp float16 on the cpu")
         if self.model in ("multi-head", "transformer") and self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
         return self

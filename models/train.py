@@ -11,6 +11,9 @@ on matrices only; the learning rate of the schedule (linear warmup, then cosine 
 `min_lr` at the last step, or constant). Transformers and the other window models learn
 from random windows of the train split (HW4's get_batch); RNNs and LSTMs from contiguous
 chunks, their hidden state carried from chunk to chunk and detached (truncated BPTT).
+With `amp` float16 or bfloat16 the forward runs under `minigrad.amp.autocast` (matrix
+products in the low precision, float32 weights); float16 also scales the loss
+(`minigrad.amp.GradScaler`), and a step whose gradients overflow is skipped.
 
 Evaluation at step 0, every `eval_every` steps and at the last step: the mean loss of
 `eval_batches` random batches of train and val (the same batches every time, drawn from
@@ -20,12 +23,13 @@ training stops after that many evaluations without a better val loss. At the end
 over the whole val split, loss.png and samples.txt (the run directory layout is in
 models/checkpoint.py).
 
-Exact resume: a checkpoint holds the weights, the optimiser's moments, the schedule, both
-random generators (weights and dropout; batches), the step, the data position and the
-recurrent state, so a run stopped at step k and resumed ends with the same weights, bit for
-bit, as the same run never stopped. Ctrl-C finishes the current step, saves last.npz and
-returns; a second Ctrl-C interrupts at once.
+Exact resume: a checkpoint holds the weights, the optimiser's moments, the schedule, the
+loss scale, both random generators (weights and dropout; batches), the step, the data
+position and the recurrent state, so a run stopped at step k and resumed ends with the
+same weights, bit for bit, as the same run never stopped. Ctrl-C finishes the current
+step, saves last.npz and returns; a second Ctrl-C interrupts at once.
 """
+import contextlib
 import json
 import math
 import signal
@@ -38,8 +42,8 @@ import numpy as np
 
 import minigrad as mg
 import tokenizers
+from minigrad import amp, optim
 from minigrad import functional as F
-from minigrad import optim
 from minigrad.nn.utils import clip_grad_norm_
 from minigrad.parallel import split_backward
 
@@ -91,6 +95,8 @@ class Trainer:
         opt_class = {"adamw": optim.AdamW, "adam": optim.Adam}[c.optimizer]
         self.optimizer = opt_class(self.model.param_groups(c.weight_decay), lr=c.lr,
                                    betas=c.betas, eps=c.eps)
+        # float16 needs loss scaling; bfloat16 has float32's range and does not.
+        self.scaler = amp.GradScaler(enabled=c.amp == "float16")
         min_lr = c.min_lr if c.schedule == "cosine" else c.lr
         # A run shorter than the warmup (a quick timing, a test) warms up over all of it.
         self.scheduler = optim.lr_scheduler.WarmupCosineLR(
@@ -145,6 +151,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "step": self.step,
             "rng": {"minigrad": mg.get_rng_state(), "batches": self.batch_rng.bit_generator.state},
             "data": {"position": self.batcher.position if self.batcher else None,
@@ -157,6 +164,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         if self.scheduler.max_steps != self.config.steps:
             # Resumed with other --steps: the schedule now ends at the new last step.
             self.scheduler.max_steps = self.config.steps
@@ -221,20 +230,24 @@ class Trainer:
             x, y = self.next_batch()
             if self._split_batches(x):
                 total += split_backward(self._scaled_loss, list(self.model.parameters()), (x, y),
-                                        c.threads) * c.grad_accum
+                                        c.threads) * c.grad_accum / self.scaler.get_scale()
             else:
-                if self.model.recurrent:
-                    logits, hidden = self.model(x, self.hidden)
-                    self.hidden = detach_state(hidden)
-                else:
-                    logits = self.model(x)
-                loss = F.cross_entropy(logits, y)
-                (loss * (1.0 / c.grad_accum)).backward()
+                with self._autocast():
+                    if self.model.recurrent:
+                        logits, hidden = self.model(x, self.hidden)
+                        self.hidden = detach_state(hidden)
+                    else:
+                        logits = self.model(x)
+                    loss = F.cross_entropy(logits, y)
+                self.scaler.scale(loss * (1.0 / c.grad_accum)).backward()
                 total += loss.item()
             self.tokens += y.numel()
+        # Without --amp float16 the scaler passes everything through unchanged.
+        self.scaler.unscale_(self.optimizer)
         if c.grad_clip:
             clip_grad_norm_(self.model.parameters(), c.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         return total / c.grad_accum
 
@@ -244,9 +257,16 @@ class Trainer:
                 and x.shape[0] % c.threads == 0)
 
     def _scaled_loss(self, x, y):
-        """The loss of a shard, scaled for gradient accumulation (split_backward reports the
-        mean of these, so the caller's running total is unscaled again below)."""
-        return F.cross_entropy(self.model(x), y) * (1.0 / self.config.grad_accum)
+        """The loss of a shard, scaled for gradient accumulation and by the loss scaler
+        (split_backward reports the mean of these; the caller unscales it again)."""
+        with self._autocast():  # in the shard's own thread: autocast is per thread
+            loss = F.cross_entropy(self.model(x), y)
+        return self.scaler.scale(loss * (1.0 / self.config.grad_accum))
+
+    def _autocast(self):
+        """The precision of a forward pass: autocast under --amp, else unchanged."""
+        amp_mode = self.config.amp
+        return amp.autocast(amp_mode) if amp_mode != "off" else contextlib.nullcontext()
 
     def next_batch(self):
         """(x, y) id tensors: the next chunk (recurrent models) or random windows."""

@@ -6,7 +6,7 @@ the same formula composed from primitive ops."""
 import functools
 import math
 
-from minigrad import backend
+from minigrad import backend, backend_cuda
 from minigrad.autograd import Function, is_grad_enabled, register
 from minigrad.ops.base import (broadcast_shapes, const, normalize_axis, reference_backward,
                                sum_to_shape, sum_to_shape_array)
@@ -32,11 +32,15 @@ def _stable_log_softmax(x, axis):
 @register("softmax", "dy/dx = y * (g - sum(g * y)) along the axis", kind="fused")
 class Softmax(Function):
     def forward(self, x):
+        if self.axis == (x.ndim - 1,) and backend_cuda.supports(x):
+            return backend_cuda.softmax(x)
         return _stable_softmax(x, self.axis)
 
     def backward(self, grad, out):
         if not is_grad_enabled():  # first order: plain array math, no graph
             y, g = out.data, grad.data
+            if self.axis == (y.ndim - 1,) and backend_cuda.supports(y, g):
+                return (const(backend_cuda.softmax_backward(y, g)),)
             return (const(y * (g - (g * y).sum(axis=self.axis, keepdims=True))),)
         return (mul(out, sub(grad, sum(mul(grad, out), axis=self.axis, keepdims=True))),)
 
@@ -61,11 +65,17 @@ class CrossEntropy(Function):
     ``ignore_index`` contribute nothing; the mean divides by the sum of the weights of the
     counted positions (PyTorch's rule)."""
 
+    lse = None  # the GPU forward's log-sum-exp per row, kept instead of the probabilities
+
     def forward(self, logits):
         xp = backend.get_array_module(logits)
         keep = self.target != self.ignore_index
         safe = xp.where(keep, self.target, 0)
-        self.probs, nll = _softmax_nll(logits, safe)
+        if backend_cuda.supports(logits):  # one kernel, which keeps lse, not the probabilities
+            nll, self.lse = backend_cuda.cross_entropy_forward(logits, safe)
+            self.probs = None
+        else:
+            self.probs, nll = _softmax_nll(logits, safe)
         self.weight = keep.astype(logits.dtype)
         if self.class_weight is not None:
             self.weight *= self.class_weight[safe]
@@ -86,6 +96,9 @@ class CrossEntropy(Function):
         if self.reduction == "mean":
             weight = weight / max(self.total_weight, 1e-30)
         if not is_grad_enabled():
+            if self.lse is not None:  # the GPU forward: softmax recomputed from lse
+                return (const(backend_cuda.cross_entropy_backward(
+                    x.data, self.lse, self.onehot_index, grad.data * weight)),)
             # (softmax - onehot) * scale, built in place in the saved probabilities; a
             # second backward through the same graph recomputes them.
             d, self.probs = self.probs, None
@@ -140,6 +153,11 @@ class LayerNorm(Function):
     times faster than NumPy's reductions along short rows."""
 
     def forward(self, x, w, b):
+        if backend_cuda.supports(x, w, b):  # one kernel; keeps mean and rstd, not xhat
+            y, self.mean, self.rstd = backend_cuda.layer_norm_forward(
+                x.reshape(-1, w.size), w.reshape(-1), b.reshape(-1), self.eps)
+            self.xhat = None
+            return y.reshape(x.shape)
         xp = backend.get_array_module(x)
         x2 = x.reshape(-1, w.size)
         y, self.xhat = xp.empty_like(x2), xp.empty_like(x2)
@@ -152,6 +170,13 @@ class LayerNorm(Function):
     def backward(self, grad, out):
         x, w, b = out._inputs
         if not is_grad_enabled():
+            if self.xhat is None:  # the GPU forward
+                gx, gw, gb = backend_cuda.layer_norm_backward(
+                    x.data.reshape(-1, w.data.size), w.data.reshape(-1),
+                    grad.data.reshape(-1, w.data.size), self.mean, self.rstd)
+                return (const(gx.reshape(x.shape)),
+                        const(gw.reshape(w.shape)) if w.requires_grad else None,
+                        const(gb.reshape(b.shape)) if b.requires_grad else None)
             return self._backward_arrays(grad.data, w, b)
         xhat, rstd = _normalize(x, self.axes, self.eps)
         gh = mul(grad, w)
@@ -222,12 +247,17 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 @register("gelu", "d/dx x Phi(x) = Phi(x) + x phi(x) (exact, erf)", kind="fused")
 class GELU(Function):
     def forward(self, x):
+        if backend_cuda.supports(x):  # backward recomputes from x: nothing kept
+            self.cdf = self.pdf = None
+            return backend_cuda.gelu(x)
         y, self.cdf, self.pdf = backend.gelu_parts(x)
         return y
 
     def backward(self, grad, out):
         x = out._inputs[0]
         if not is_grad_enabled():
+            if self.cdf is None:
+                return (const(backend_cuda.gelu_backward(x.data, grad.data)),)
             d = x.data * self.pdf
             d += self.cdf
             d *= grad.data
@@ -241,6 +271,9 @@ class GELU(Function):
           "dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)", kind="fused")
 class GELUTanh(Function):
     def forward(self, x):
+        if backend_cuda.supports(x):  # backward recomputes from x: nothing kept
+            self.s = None
+            return backend_cuda.gelu_tanh(x)
         # 0.5 (1 + tanh u) = sigmoid(2u): one exp instead of a tanh, which costs 2-3x more.
         xp = backend.get_array_module(x)
         s = x * x
@@ -257,6 +290,8 @@ class GELUTanh(Function):
     def backward(self, grad, out):
         x = out._inputs[0]
         if not is_grad_enabled():
+            if self.s is None:
+                return (const(backend_cuda.gelu_tanh_backward(x.data, grad.data)),)
             # d = s + 2 x s (1 - s) u', with s = sigmoid(2u), u' = c (1 + 3 * 0.044715 x^2)
             xa, s = x.data, self.s
             d = xa * xa
@@ -378,6 +413,8 @@ def _dropout_keep(q, k, p):
 def _attention_arrays(q, k, v, scale, causal, keep, p):
     """(out, P^T) on arrays: P = softmax(scale q k^T + causal mask) over the keys, held
     transposed; out = (P * keep / (1 - p)) v."""
+    if backend_cuda.supports(q, k, v):
+        return _attention_arrays_cuda(q, k, v, scale, causal, keep, p)
     xp = backend.get_array_module(q)
     batch = broadcast_shapes(broadcast_shapes(q.shape[:-2], k.shape[:-2], "attention"),
                              v.shape[:-2], "attention")
@@ -421,6 +458,8 @@ def _attention_block(q, k, v, scale, causal, keep, p, pt, out):
 def _attention_grads(g, out, pt, keep, p, q, k, v, scale):
     """(dq, dk, dv) on arrays, for the output gradient g (see ``Attention``); each with the
     batch shape of the scores (the caller sums broadcast dimensions back)."""
+    if backend_cuda.supports(g, pt):
+        return _attention_grads_cuda(g, pt, keep, p, q, k, v, scale)
     xp = backend.get_array_module(g)
     batch = pt.shape[:-2]
     dq = xp.empty(batch + q.shape[-2:], dtype=g.dtype)
@@ -450,6 +489,39 @@ def _attention_grads_block(g, out, pt, keep, p, q, k, v, scale, dq, dk, dv):
     dq *= scale
     xp.matmul(dst, q, out=dk)
     dk *= scale
+
+
+def _attention_arrays_cuda(q, k, v, scale, causal, keep, p):
+    """``_attention_arrays`` on the GPU: the scores in row layout (queries down), scaled,
+    masked and normalised in place by one fused kernel; P^T is a view of them."""
+    xp = backend.get_array_module(q)
+    s = q @ xp.swapaxes(k, -1, -2)
+    s = backend_cuda.softmax(s, scale, causal, out=s if s.flags.c_contiguous else None)
+    pt = xp.swapaxes(s, -1, -2)
+    if keep is None:
+        return s @ v, pt
+    out = xp.swapaxes(pt * keep, -1, -2) @ v
+    out *= 1.0 / (1.0 - p)  # on the (T, d) output rather than the (T, T) weights
+    return out, pt
+
+
+def _attention_grads_cuda(g, pt, keep, p, q, k, v, scale):
+    """``_attention_grads`` on the GPU, in row layout: dS = P * (dP - rowsum(dP * P)) by
+    one fused kernel instead of three passes over the (T, T) arrays."""
+    xp = backend.get_array_module(g)
+    if keep is not None:
+        g = g * (1.0 / (1.0 - p))
+    dv = (pt if keep is None else pt * keep) @ g
+    ds = g @ xp.swapaxes(v, -1, -2)
+    if keep is not None:
+        ds *= xp.swapaxes(keep, -1, -2)
+    ds = backend_cuda.softmax_backward(xp.swapaxes(pt, -1, -2), ds,
+                                       out=ds if ds.flags.c_contiguous else None)
+    dq = ds @ k
+    dq *= scale
+    dk = xp.swapaxes(ds, -1, -2) @ q
+    dk *= scale
+    return dq, dk, dv
 
 
 def _attention_reference(q, k, v, scale, causal, keep, p):

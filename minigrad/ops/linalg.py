@@ -1,21 +1,40 @@
 """Matrix multiplication, the op where almost all of a model's time goes."""
+from minigrad import amp
 from minigrad.autograd import Function, is_grad_enabled, register
-from minigrad.ops.base import broadcast_shapes, const, pair, sum_to_shape
+from minigrad.ops.base import broadcast_shapes, const, pair, sum_to_shape, sum_to_shape_array
 
 
 @register("matmul", "d(A@B)/dA = G @ B^T, d(A@B)/dB = A^T @ G (batch dims summed back)")
 class MatMul(Function):
-    """``a @ b`` for a.ndim, b.ndim >= 2, batch dimensions broadcast as in NumPy."""
+    """``a @ b`` for a.ndim, b.ndim >= 2, batch dimensions broadcast as in NumPy.
+    ``low``: the dtype autocast computes in (None: the operands' own)."""
+
+    low = None
 
     def forward(self, a, b):
-        return a @ b
+        return _mm(a, b, self.low)
 
     def backward(self, grad, out):
         from minigrad.ops.shape import swapaxes
         a, b = out._inputs
-        ga = sum_to_shape(MatMul.apply(grad, swapaxes(b, -1, -2)), a.shape) if a.requires_grad else None
-        gb = sum_to_shape(MatMul.apply(swapaxes(a, -1, -2), grad), b.shape) if b.requires_grad else None
+        ga = gb = None
+        if not is_grad_enabled():  # first order: the two products on arrays, no graph
+            g, low = grad.data, self.low
+            if a.requires_grad:
+                ga = const(sum_to_shape_array(_mm(g, b.data.swapaxes(-1, -2), low), a.shape))
+            if b.requires_grad:
+                gb = const(sum_to_shape_array(_mm(a.data.swapaxes(-1, -2), g, low), b.shape))
+            return ga, gb
+        if a.requires_grad:
+            ga = sum_to_shape(MatMul.apply(grad, swapaxes(b, -1, -2), low=self.low), a.shape)
+        if b.requires_grad:
+            gb = sum_to_shape(MatMul.apply(swapaxes(a, -1, -2), grad, low=self.low), b.shape)
         return ga, gb
+
+
+def _mm(a, b, low):
+    """``a @ b`` on arrays, or under autocast computed in the ``low`` dtype (minigrad.amp)."""
+    return a @ b if low is None else amp.matmul(a, b, low)
 
 
 def matmul(a, b):
@@ -32,13 +51,14 @@ def matmul(a, b):
         raise ValueError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {a2.shape[-1]} "
                          f"and {b2.shape[-2]} differ")
     broadcast_shapes(a2.shape[:-2], b2.shape[:-2], "matmul (batch dimensions)")
+    low = amp.compute_dtype(a2.data, b2.data)
     if b2.ndim == 2 and a2.ndim > 2:
         # (..., K) @ (K, N) as one (M, K) @ (K, N) product: one BLAS call instead of one per
         # batch entry, and the weight gradient comes out summed over the batch for free.
-        flat = MatMul.apply(reshape(a2, (-1, a2.shape[-1])), b2)
+        flat = MatMul.apply(reshape(a2, (-1, a2.shape[-1])), b2, low=low)
         out = reshape(flat, a2.shape[:-1] + b2.shape[-1:])
     else:
-        out = MatMul.apply(a2, b2)
+        out = MatMul.apply(a2, b2, low=low)
     if a.ndim == 1:
         out = reshape(out, out.shape[:-2] + out.shape[-1:])
     if b.ndim == 1:
@@ -50,10 +70,12 @@ def matmul(a, b):
           kind="fused")
 class Linear(Function):
     """A layer's affine map as one op: one matrix product each way on the flattened batch,
-    and the weight gradient comes out in W's own layout."""
+    and the weight gradient comes out in W's own layout. ``low`` as in MatMul."""
+
+    low = None
 
     def forward(self, x, w, *b):
-        y = x.reshape(-1, x.shape[-1]) @ w.T
+        y = _mm(x.reshape(-1, x.shape[-1]), w.T, self.low)
         if b:
             y += b[0]
         return y.reshape(x.shape[:-1] + (w.shape[0],))
@@ -61,20 +83,20 @@ class Linear(Function):
     def backward(self, grad, out):
         x, w, *b = out._inputs
         if is_grad_enabled():
-            return self._backward_graph(grad, x, w, b)
+            return self._backward_graph(grad, x, w, b, self.low)
         g = grad.data.reshape(-1, w.shape[0])
-        gx = const((g @ w.data).reshape(x.shape)) if x.requires_grad else None
-        gw = const(g.T @ x.data.reshape(-1, x.shape[-1])) if w.requires_grad else None
+        gx = const(_mm(g, w.data, self.low).reshape(x.shape)) if x.requires_grad else None
+        gw = const(_mm(g.T, x.data.reshape(-1, x.shape[-1]), self.low)) if w.requires_grad else None
         gb = [const(g.sum(axis=0))] if b else []
         return (gx, gw, *gb)
 
     @staticmethod
-    def _backward_graph(grad, x, w, b):
+    def _backward_graph(grad, x, w, b, low):
         from minigrad.ops.reduce import sum as sum_
         from minigrad.ops.shape import reshape, swapaxes
         g = reshape(grad, (-1, w.shape[0]))
-        gx = reshape(matmul(g, w), x.shape)
-        gw = matmul(swapaxes(g, 0, 1), reshape(x, (-1, x.shape[-1])))
+        gx = reshape(MatMul.apply(g, w, low=low), x.shape)
+        gw = MatMul.apply(swapaxes(g, 0, 1), reshape(x, (-1, x.shape[-1])), low=low)
         return (gx, gw, *([sum_(g, axis=0)] if b else []))
 
 
@@ -87,4 +109,5 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: bias has shape {bias.shape}, expected {weight.shape[:1]}")
     if x.dtype != weight.dtype:
         raise TypeError(f"linear: input is {x.dtype} but the weight is {weight.dtype}")
-    return Linear.apply(x, weight, *([] if bias is None else [bias]))
+    return Linear.apply(x, weight, *([] if bias is None else [bias]),
+                        low=amp.compute_dtype(x.data, weight.data))
