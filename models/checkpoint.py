@@ -19,6 +19,7 @@ so a crash mid-save leaves the previous one whole) with everything an exact resu
     model             model.state_dict()
     optimizer         optimizer.state_dict() (Adam moments and step counts)
     scheduler         the learning-rate schedule's state_dict()
+    scaler            the loss scaler's state_dict() (mixed precision; inert without --amp)
     step              optimiser steps done
     rng               {"minigrad": weights/dropout generator state, "batches": the numpy
                       Generator state that draws the training batches}
