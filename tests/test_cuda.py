@@ -19,7 +19,7 @@ from minigrad import amp, backend_cuda, nn, ops, optim
 from minigrad import functional as F
 from minigrad.nn.utils import clip_grad_norm_
 from op_cases import CASES, COND, IDS, TARGET
-from test_nn import GRADCHECK_CASES
+from test_nn import GRADCHECK_CASES, gradcheck_layer
 
 from models.config import Config, build_model
 from models.train import Trainer
@@ -139,16 +139,8 @@ def test_layer_gradcheck_on_the_gpu(cp, name):
     layer, inputs, outputs, reseed = GRADCHECK_CASES[name]()
     layer.to(DEVICE)
     inputs = leaves(inputs, mg.float64, DEVICE)
-    params = tuple(layer.parameters())
-    assert all(p.device == "cuda:0" for p in params)
-    n = len(inputs)
-
-    def fn(*args):
-        if reseed:
-            mg.manual_seed(7)
-        return outputs(layer(*args[:n]))
-
-    assert mg.gradcheck(fn, tuple(inputs) + params)
+    assert all(p.device == "cuda:0" for p in layer.parameters())
+    gradcheck_layer(layer, inputs, outputs, reseed)
 
 
 # ---------------------------------------------------------------- fused kernels
