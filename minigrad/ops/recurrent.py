@@ -27,7 +27,7 @@ class LSTMSequence(Function):
         tanh_c = xp.empty((steps, batch, n), dtype=xproj.dtype)
         # A contiguous W^T: OpenBLAS runs these short (B x H) products 1.5x faster than
         # with a transposed operand, and the copy is paid once for all T steps.
-        h, c, w_t = h0, c0, xp.ascontiguousarray(w_hh.T)
+        h, c, w_t = h0, c0, xp.ascontiguousarray(w_hh.T)  # h, c: the state entering step t
         for t in range(steps):
             a = acts[t]
             xp.matmul(h, w_t, out=a)
@@ -36,8 +36,8 @@ class LSTMSequence(Function):
             xp.tanh(a[:, 2 * n:3 * n], out=a[:, 2 * n:3 * n])
             _sigmoid_(xp, a[:, 3 * n:])
             i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
-            h, c = out[t, :, :n], out[t, :, n:]
-            xp.multiply(f, c0 if t == 0 else out[t - 1, :, n:], out=c)
+            h, c_prev, c = out[t, :, :n], c, out[t, :, n:]
+            xp.multiply(f, c_prev, out=c)
             c += i * g
             xp.tanh(c, out=tanh_c[t])
             xp.multiply(o, tanh_c[t], out=h)
