@@ -175,3 +175,20 @@ def test_attention_one_batch_entry_at_a_time_gives_the_same_numbers(monkeypatch,
     assert fused._blocks(*(np.zeros((3, 2, 5, 2)),) * 3, np.zeros((3, 2, 5, 5))) == range(3)
     for a, b in zip(whole, run()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: mg.ops.self_attention(mg.zeros(2, 3, 10), 2),
+     r"self_attention: qkv of shape \(2, 3, 10\), expected \(batch, time, 3 \* embed_dim\)"),
+    (lambda: mg.ops.self_attention(mg.zeros(2, 3, 12), 2, dropout_p=1.0),
+     r"self_attention: dropout_p must be in \[0, 1\), got 1.0"),
+    (lambda: mg.ops.attention(*(mg.zeros(2, 3, 4),) * 3, dropout_p=-0.1),
+     r"attention: dropout_p must be in \[0, 1\), got -0.1"),
+    (lambda: F.lstm_sequence(mg.zeros(5, 2, 6), mg.zeros(2, 2), mg.zeros(2, 2), mg.zeros(8, 2)),
+     r"lstm_sequence: xproj of shape \(5, 2, 6\), expected \(time, batch, 4 \* hidden\)"),
+    (lambda: F.lstm_sequence(mg.zeros(5, 2, 8), mg.zeros(3, 2), mg.zeros(2, 2), mg.zeros(8, 2)),
+     r"lstm_sequence: h0 has shape \(3, 2\), expected \(2, 2\) for xproj \(5, 2, 8\)"),
+])
+def test_fused_ops_name_the_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -689,7 +689,8 @@ def attention(q, k, v, causal=False, dropout_p=0.0, scale=None):
                          f"{k.shape[-2]} keys")
     broadcast_shapes(broadcast_shapes(q.shape[:-2], k.shape[:-2], "attention"), v.shape[:-2],
                      "attention")
-    return Attention.apply(q, k, v, causal=bool(causal), dropout_p=_dropout_p(dropout_p),
+    return Attention.apply(q, k, v, causal=bool(causal),
+                           dropout_p=_dropout_p(dropout_p, "attention"),
                            scale=1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale))
 
 
@@ -702,10 +703,11 @@ def self_attention(qkv, num_heads, causal=False, dropout_p=0.0):
                          f"3 * embed_dim) with embed_dim divisible by {num_heads} heads")
     d = qkv.shape[-1] // (3 * num_heads)
     return SelfAttention.apply(qkv, num_heads=int(num_heads), causal=bool(causal),
-                               dropout_p=_dropout_p(dropout_p), scale=1.0 / math.sqrt(d))
+                               dropout_p=_dropout_p(dropout_p, "self_attention"),
+                               scale=1.0 / math.sqrt(d))
 
 
-def _dropout_p(p):
+def _dropout_p(p, op):
     if not 0 <= p < 1:
-        raise ValueError(f"attention: dropout_p must be in [0, 1), got {p}")
+        raise ValueError(f"{op}: dropout_p must be in [0, 1), got {p}")
     return float(p)
