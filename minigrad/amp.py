@@ -55,8 +55,7 @@ class autocast(contextlib.ContextDecorator):
         if name not in LOW_PRECISION:
             raise ValueError(f"autocast: dtype must be 'float16' or 'bfloat16', got {dtype!r}")
         if enabled and name == "bfloat16":
-            from minigrad import backend_cuda
-            if backend_cuda.bfloat16() is None:
+            if backend.bfloat16_dtype() is None:
                 raise ValueError("autocast: bfloat16 is not available: NumPy has no bfloat16 "
                                  "type, and it needs CuPy on a GPU with the ml_dtypes package "
                                  "and bfloat16 support; use dtype='float16'")
@@ -81,17 +80,12 @@ def is_autocast_enabled():
 
 def compute_dtype(a, b):
     """The dtype in which autocast multiplies arrays ``a`` and ``b``, or None: autocast is
-    off, or an operand is not float32 (float64 stays exact, integers are never cast)."""
+    off, or an operand is not float32 (float64 stays exact, integers are never cast). The
+    backend says what the arrays' device computes in (TypeError for bfloat16 on the CPU)."""
     name = _state.dtype
     if name is None or a.dtype != np.float32 or b.dtype != np.float32:
         return None
-    if name == "float16":
-        return np.dtype(np.float16)
-    if backend.get_array_module(a) is np:
-        raise TypeError("autocast: bfloat16 needs tensors on 'cuda' (NumPy has no bfloat16); "
-                        "use autocast('float16') on the CPU")
-    from minigrad import backend_cuda
-    return backend_cuda.bfloat16()
+    return backend.kernels(a).autocast_dtype(name)
 
 
 def matmul(a, b, dtype):
@@ -99,14 +93,7 @@ def matmul(a, b, dtype):
 
     The product is rounded to ``dtype`` before it is widened again, so it overflows to inf
     exactly where a low-precision product would: that is what the loss scaler watches."""
-    if backend.get_array_module(a) is not np:
-        return (a.astype(dtype) @ b.astype(dtype)).astype(a.dtype)
-    # NumPy multiplies float16 without BLAS, tens of times slower. Rounding the operands to
-    # float16 and multiplying in float32 computes what a GPU's tensor cores do: float16
-    # products summed in float32. An overflow to inf is the expected signal, not an error.
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = a.astype(dtype).astype(a.dtype) @ b.astype(dtype).astype(b.dtype)
-        return out.astype(dtype).astype(a.dtype)
+    return backend.kernels(a).matmul_low(a, b, dtype)
 
 
 # ---------------------------------------------------------------- loss scaling

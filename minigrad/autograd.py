@@ -1,11 +1,16 @@
 """Reverse-mode automatic differentiation: the op base class, grad mode and the backward walk.
 
-An op is a ``Function`` subclass with two methods side by side:
+An op is a ``Function`` subclass with its methods side by side:
 
 * ``forward(*arrays)`` computes the output from raw arrays (NumPy or CuPy),
 * ``backward(grad, out)`` returns one gradient per input, written with *engine ops* on
   Tensors. Because the gradient is itself built from ops, differentiating it again
   (``create_graph=True``) gives gradients of gradients.
+* optionally ``backward_arrays(grad, out)``: the same gradients computed on raw arrays,
+  for speed. It cannot be differentiated again, so the backward walk uses it only when no
+  graph is being built (``create_graph=False``, the usual ``loss.backward()``); with
+  ``create_graph=True`` it uses ``backward``. The choice is made in one place,
+  ``run_backward``, and the tests check both paths against finite differences.
 
 ``Function.apply`` runs ``forward`` and, when grad mode is on and an input requires grad,
 records the op on its output (``out._fn``, ``out._inputs``). ``backward`` then walks that
@@ -116,7 +121,9 @@ class Function:
     ``backward``.
     """
 
-    differentiable_twice = True
+    #: Optional array fast path: ``backward_arrays(grad, out)`` with ``grad`` an array,
+    #: returning one array (or None) per input. Used when no graph is being built.
+    backward_arrays = None
 
     def __init__(self, **params):
         self.__dict__.update(params)
@@ -129,8 +136,25 @@ class Function:
         raise NotImplementedError
 
     def backward(self, grad, out):
-        """Gradients w.r.t. ``out._inputs`` (Tensors or None), given ``grad`` = dL/d(out)."""
+        """Gradients w.r.t. ``out._inputs`` (Tensors or None), given ``grad`` = dL/d(out),
+        written with engine ops."""
         raise NotImplementedError
+
+    def reference(self, *inputs):
+        """A fused op's formula composed from simpler engine ops, with the op's parameters:
+        the same function, slower. The tests compare the op with it."""
+        raise NotImplementedError(f"{self.name} has no composed reference")
+
+    def backward_by_reference(self, grad_out, out):
+        """An engine-op backward for a fused op whose gradient is long to write out with
+        engine ops (the LSTM through time): the gradient of ``self.reference(*inputs)``,
+        through the backward rules of the ops it is composed of."""
+        inputs = out._inputs
+        wanted = [t for t in inputs if t.requires_grad]
+        with enable_grad():
+            composed = self.reference(*inputs)
+        grads = iter(grad(composed, wanted, grad_out, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t.requires_grad else None for t in inputs)
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -199,6 +223,10 @@ def run_backward(root, grad, create_graph=False, capture=None):
     Without ``capture``, gradients are accumulated into ``.grad`` of every leaf that
     requires grad. With ``capture`` (a list of tensors), nothing is accumulated and the
     gradients of those tensors are returned instead (``minigrad.grad``).
+
+    The one place that picks a backward path: with ``create_graph`` every op's ``backward``
+    (engine ops, recorded, so differentiable again); without, an op's ``backward_arrays``
+    where it has one, else its ``backward`` with recording off.
     """
     wanted = None if capture is None else {id(t): None for t in capture}
     grads = {id(root): grad}
@@ -214,18 +242,32 @@ def run_backward(root, grad, create_graph=False, capture=None):
                 if wanted is None:
                     _accumulate_leaf(node, g, create_graph)
                 continue
-            input_grads = node._fn.backward(g, node)
+            input_grads = _input_grads(node, g, create_graph)
             if anomaly:
                 _check_finite(node._fn, input_grads)
-            for inp, ig in zip(node._inputs, input_grads):
+            for i, (inp, ig) in enumerate(zip(node._inputs, input_grads)):
                 if ig is None or not inp.requires_grad:
                     continue
+                if ig.shape != inp.shape:
+                    raise RuntimeError(
+                        f"backward of {node._fn.name} returned a gradient of shape {ig.shape} "
+                        f"for input {i} of shape {inp.shape}: a backward rule must sum the "
+                        "gradient back to its input's shape (sum_to_shape)")
                 key = id(inp)
                 prev = grads.get(key)
                 grads[key] = ig if prev is None else prev + ig
     if wanted is None:
         return None
     return [wanted[id(t)] for t in capture]
+
+
+def _input_grads(node, g, create_graph):
+    """The gradients of ``node``'s inputs, by the op's array fast path when it has one and
+    no graph is being built, else by its engine-op ``backward``."""
+    fn = node._fn
+    if create_graph or fn.backward_arrays is None:
+        return fn.backward(g, node)
+    return [None if a is None else Tensor._wrap(a, False) for a in fn.backward_arrays(g.data, node)]
 
 
 def _accumulate_leaf(leaf, g, create_graph):

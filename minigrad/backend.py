@@ -1,9 +1,14 @@
-"""The backend seam: the only module that knows whether arrays live on a CPU or a GPU.
+"""The backend seam: the only room that knows whether arrays live on a CPU or a GPU.
 
 Everything else asks an array for its module (``xp = get_array_module(a)``) and writes one
-code path that runs on NumPy and on CuPy alike (Chainer's ``xp`` pattern). This module owns
-the device strings, the default dtype, the seeded random generators and the few array
-functions NumPy lacks (``erf``).
+code path that runs on NumPy and on CuPy alike (Chainer's ``xp`` pattern). Where a formula
+pays for a device-specific kernel (softmax, LayerNorm, GELU, attention, the Adam update,
+...), an op asks ``kernels(array)`` for the kernel set of that array's device:
+``minigrad.backend_cpu`` or ``minigrad.backend_cuda``, which define the same kernels
+(``KERNELS``), and ``minigrad.backend_plain`` holds the plain-array formula of each.
+
+This module owns the device strings, the default dtype, the seeded random generators, the
+BLAS thread count and, on request, the host allocator's settings.
 """
 import contextlib
 import ctypes
@@ -43,7 +48,7 @@ def _cupy():
 
 def get_array_module(array):
     """The array module (numpy or cupy) that owns ``array``."""
-    if isinstance(array, np.ndarray) or np.isscalar(array):
+    if type(array) is np.ndarray or np.isscalar(array):
         return np
     cupy = _cupy()
     if cupy is not None and isinstance(array, cupy.ndarray):
@@ -140,6 +145,28 @@ def synchronize():
         cupy.cuda.get_current_stream().synchronize()
 
 
+# ---------------------------------------------------------------- kernels
+
+#: The kernels that ``backend_cpu``, ``backend_cuda`` and ``backend_plain`` all define.
+KERNELS = (
+    "erf", "gelu_forward", "gelu_backward", "gelu_tanh_forward", "gelu_tanh_backward",
+    "softmax", "softmax_backward", "cross_entropy_forward", "cross_entropy_backward",
+    "layer_norm_forward", "layer_norm_backward", "attention_forward", "attention_backward",
+    "keep_mask", "add_rows", "scatter_add", "adam_update", "autocast_dtype", "matmul_low")
+
+
+def kernels(array):
+    """The kernel set of ``array``'s device: ``backend_cpu`` for a NumPy array,
+    ``backend_cuda`` for a CuPy one. Ops and optimizers call this once per use and never
+    look at the device themselves."""
+    return backend_cpu if get_array_module(array) is np else backend_cuda
+
+
+def bfloat16_dtype():
+    """The bfloat16 dtype where a GPU computes in it (CuPy with ml_dtypes), else None."""
+    return backend_cuda.bfloat16()
+
+
 # ---------------------------------------------------------------- random numbers
 
 def manual_seed(seed):
@@ -179,18 +206,6 @@ def thread_generator(seed, xp=np):
         _thread_generators.by_module = previous
 
 
-def keep_mask(xp, shape, p):
-    """Dropout's mask: a boolean array of ``shape``, each entry True with probability
-    1 - p, from the seeded generator. On the CPU each 64-bit word of the generator's raw
-    output gives two 32-bit draws, compared with p * 2^32: 2.6 times as fast as drawing
-    floats, and dropout masks are the largest random draws of a training step."""
-    if xp is np:
-        n = math.prod(shape)
-        draws = generator(np).bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
-        return (draws >= min(round(p * (1 << 32)), (1 << 32) - 1)).reshape(shape)
-    return generator(xp).random(shape, dtype=xp.float32) >= p
-
-
 def get_rng_state():
     """The CPU generator's state, as a JSON-friendly dict (for exact resume)."""
     return generator(np).bit_generator.state
@@ -198,142 +213,6 @@ def get_rng_state():
 
 def set_rng_state(state):
     generator(np).bit_generator.state = state
-
-
-# ---------------------------------------------------------------- functions NumPy lacks
-
-# Rational approximation of erf for float32 (Eigen's generic_fast_erf_float): x P(x^2) / Q(x^2)
-# on [-4, 4], where erf is 1 to float32 precision beyond. Absolute error < 5e-7, a few
-# float32 ulps, and 2-3x faster than SciPy's float32 erf.
-_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
-          -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
-          -1.60960333262415e-02)
-_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
-          -7.37332916720468e-03, -1.42647390514189e-02)
-
-
-def _horner(coefficients, x2):
-    acc = np.full_like(x2, coefficients[0])
-    for c in coefficients[1:]:
-        acc *= x2
-        acc += c
-    return acc
-
-
-def _erf_float32(x):
-    x = np.clip(x, -4.0, 4.0)
-    x2 = x * x
-    p = _horner(_ERF_P, x2)
-    p *= x
-    p /= _horner(_ERF_Q, x2)
-    return p
-
-
-def erf(x):
-    """The error function, elementwise, on either backend: exact (to float64 rounding) for
-    float64, the fast rational approximation above for float32 and float16 on the CPU."""
-    xp = get_array_module(x)
-    if xp is not np:
-        from cupyx.scipy.special import erf as cupy_erf
-        return cupy_erf(x)
-    if x.dtype.itemsize <= 4:
-        return _erf_float32(x.astype(np.float32, copy=False)).astype(x.dtype, copy=False)
-    try:
-        from scipy.special import erf as scipy_erf
-    except ImportError:
-        return np.vectorize(math.erf, otypes=[x.dtype])(x)
-    return scipy_erf(x)
-
-
-# Abramowitz and Stegun 7.1.26: Phi(-|x|) = 0.5 erfc(|x|/sqrt 2) = P(t) exp(-x^2/2), with
-# t = 1/(1 + c |x|) and P of degree 5 (here with A&S's coefficients halved); absolute error
-# below 1e-7, float32's rounding. Fewer passes over memory than the rational erf above, and
-# exp(-x^2/2) is the normal density GELU's backward needs anyway.
-_CDF_C = 0.3275911 / math.sqrt(2.0)
-_CDF_P = (0.5 * 1.061405429, 0.5 * -1.453152027, 0.5 * 1.421413741, 0.5 * -0.284496736,
-          0.5 * 0.254829592)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_BLOCK = 1 << 16  # elements per block: the few temporaries of a block stay in L2 cache
-
-
-def gelu_parts(x):
-    """(x Phi(x), Phi(x), phi(x)) for GELU's forward and backward, with Phi the standard
-    normal CDF and phi its density. Exact (to float64 rounding) for float64; for float32 on
-    the CPU the approximation above, computed block by block so that its dozen passes over
-    the data run in cache instead of main memory."""
-    xp = get_array_module(x)
-    if xp is not np or x.dtype.itemsize > 4:
-        cdf = 0.5 * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
-        return x * cdf, cdf, xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
-    x = np.ascontiguousarray(x)
-    y, cdf, pdf = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    flat = [a.reshape(-1) for a in (x, y, cdf, pdf)]
-    scratch = np.empty(min(_BLOCK, x.size), x.dtype)
-    positive = np.empty(scratch.shape, bool)
-    for start in range(0, x.size, _BLOCK):
-        blocks = [a[start:start + _BLOCK] for a in flat]
-        n = blocks[0].size
-        _gelu_block(*blocks, scratch[:n], positive[:n])
-    return y, cdf, pdf
-
-
-def _gelu_block(x, y, cdf, pdf, t, positive):
-    np.abs(x, out=t)
-    t *= _CDF_C
-    t += 1.0
-    np.reciprocal(t, out=t)
-    np.multiply(t, _CDF_P[0], out=cdf)
-    for c in _CDF_P[1:]:
-        cdf += c
-        cdf *= t
-    np.multiply(x, x, out=pdf)
-    pdf *= -0.5
-    np.exp(pdf, out=pdf)
-    cdf *= pdf  # Phi(-|x|)
-    np.greater(x, 0.0, out=positive)
-    np.subtract(positive, cdf, out=cdf)  # 1 - Phi(-x) for x > 0; -Phi(x) else
-    np.abs(cdf, out=cdf)
-    pdf *= _INV_SQRT_2PI
-    np.multiply(x, cdf, out=y)
-
-
-def scatter_add(target, index, values):
-    """target[index] += values, adding repeated indices once each (np.add.at semantics)."""
-    xp = get_array_module(target)
-    if xp is np:
-        np.add.at(target, index, values)
-    else:
-        import cupyx
-        cupyx.scatter_add(target, index, values)
-    return target
-
-
-_ONE_HOT_ROWS = 256  # measured: the product wins up to a few hundred rows, sorting beyond
-
-
-def add_rows(table, ids, rows):
-    """table[ids] += rows for a 2-D table and integer ids of any shape (the embedding
-    gradient). On NumPy, for a small table (a character vocabulary) as one matrix product
-    with the one-hot matrix of the ids, else by sorting the ids and summing each run with
-    ``reduceat``; both are much faster than ``add.at``. CuPy's ``scatter_add`` is already a
-    fast atomic kernel."""
-    xp = get_array_module(table)
-    flat = ids.reshape(-1)
-    rows = rows.reshape(flat.size, table.shape[1])
-    if xp is not np:
-        return scatter_add(table, flat, rows)
-    if flat.size == 0:
-        return table
-    if table.shape[0] <= _ONE_HOT_ROWS:
-        one_hot = np.zeros((table.shape[0], flat.size), dtype=rows.dtype)
-        one_hot[flat, np.arange(flat.size)] = 1
-        table += one_hot @ rows
-        return table
-    order = np.argsort(flat, kind="stable")
-    sorted_ids = flat[order]
-    starts = np.flatnonzero(np.concatenate([[True], sorted_ids[1:] != sorted_ids[:-1]]))
-    table[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)
-    return table
 
 
 # ---------------------------------------------------------------- BLAS threads
@@ -398,11 +277,17 @@ def keep_freed_memory(top_pad=256 << 20, mmap_threshold=32 << 20):
     system, as a caching allocator does. A training step frees and reallocates the same
     multi-megabyte activation and gradient arrays every step; by default malloc serves each
     with fresh pages from ``mmap`` and returns them with ``munmap``, and the page faults of
-    touching them again cost up to a third of a small model's step. Blocks up to
-    ``mmap_threshold`` bytes (32 MiB, glibc's largest) then come from the heap, which grows
-    ``top_pad`` bytes at a time and is never trimmed. Returns False where the C library is
-    not glibc (nothing is changed there). Called on import unless the environment variable
-    MINIGRAD_SYSTEM_MALLOC is set."""
+    touching them again cost up to a third of a small model's step (measured on the tiny
+    preset: 150 -> 108 ms per step). Blocks up to ``mmap_threshold`` bytes (32 MiB, glibc's
+    largest) then come from the heap, which grows ``top_pad`` bytes at a time and is never
+    trimmed.
+
+    This changes the whole process, so ``import minigrad`` never does it: the ``minigrad``
+    CLI, the trainer and the benchmarks call it. Returns False without changing anything
+    where the C library is not glibc or the environment variable MINIGRAD_SYSTEM_MALLOC is
+    set."""
+    if os.environ.get("MINIGRAD_SYSTEM_MALLOC"):
+        return False
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
@@ -414,5 +299,5 @@ def keep_freed_memory(top_pad=256 << 20, mmap_threshold=32 << 20):
     return bool(ok)
 
 
-if not os.environ.get("MINIGRAD_SYSTEM_MALLOC"):
-    keep_freed_memory()
+# Last: the kernel modules build on this one.
+from minigrad import backend_cpu, backend_cuda  # noqa: E402

@@ -53,7 +53,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     weights (pass 0 in eval). ``scale`` defaults to 1/sqrt(d).
 
     Without a mask or ``return_weights`` (ours: also return the weights, for plots) this is
-    one fused op, ``minigrad.ops.fused.Attention``; otherwise it is composed of ops."""
+    one fused op, ``minigrad.ops.attention.Attention``; otherwise it is composed of ops."""
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if attn_mask is None and not return_weights:
         return ops.attention(query, key, value, is_causal, dropout_p, scale)

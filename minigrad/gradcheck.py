@@ -59,7 +59,7 @@ def _numeric_jacobians(fn, inputs, diff, eps):
     return jac
 
 
-def _analytic_jacobians(fn, inputs, diff):
+def _analytic_jacobians(fn, inputs, diff, create_graph):
     outs = _float_outputs(fn, inputs)
     targets = [inputs[j] for j in diff]
     jac = [[np.zeros((o.numel(), t.numel())) for t in targets] for o in outs]
@@ -71,7 +71,8 @@ def _analytic_jacobians(fn, inputs, diff):
             onehot[row] = 1.0
             seed = Tensor._wrap(backend.to_device(onehot.reshape(out.shape).astype(out.dtype),
                                                   out.device), False)
-            grads = autograd.grad(out, targets, seed, allow_unused=True)
+            grads = autograd.grad(out, targets, seed, create_graph=create_graph,
+                                  allow_unused=True)
             for col, g in enumerate(grads):
                 if g is not None:
                     jac[k][col][row] = g.numpy().reshape(-1)
@@ -137,11 +138,15 @@ def _inputs_tuple(inputs):
     return tuple(inputs)
 
 
-def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True):
+def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True,
+              create_graph=False):
     """Check the gradients of ``fn(*inputs)`` w.r.t. every input with ``requires_grad``.
 
     Full mode compares every Jacobian entry. ``fast=True`` compares one random
     projection v^T J u per input (one backward, two forwards), for large shapes.
+    ``create_graph=True`` checks the gradients that a backward with ``create_graph=True``
+    computes: every op's engine-op ``backward`` (the path of second-order gradients)
+    instead of its array fast path ``backward_arrays`` (see ``minigrad.autograd``).
     Returns True, or raises ``GradcheckError`` (or returns False with
     ``raise_exception=False``) naming the output, the input and the worst entry."""
     inputs = _inputs_tuple(inputs)
@@ -149,10 +154,10 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exc
     try:
         _check_not_mutated(fn, inputs)
         if fast:
-            _fast_check(fn, inputs, diff, eps, atol, rtol)
+            _fast_check(fn, inputs, diff, eps, atol, rtol, create_graph)
         else:
             numeric = _numeric_jacobians(fn, inputs, diff, eps)
-            analytic = _analytic_jacobians(fn, inputs, diff)
+            analytic = _analytic_jacobians(fn, inputs, diff, create_graph)
             for k in range(len(numeric)):
                 for col in range(len(diff)):
                     a, n = analytic[k][col], numeric[k][col]
@@ -165,7 +170,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exc
     return True
 
 
-def _fast_check(fn, inputs, diff, eps, atol, rtol):
+def _fast_check(fn, inputs, diff, eps, atol, rtol, create_graph):
     rng = np.random.default_rng(0)
     outs = _float_outputs(fn, inputs)
     vs = [rng.standard_normal(o.shape) for o in outs]
@@ -182,7 +187,8 @@ def _fast_check(fn, inputs, diff, eps, atol, rtol):
         for o, v in zip(outs, vs):
             if o.requires_grad:
                 seed = Tensor._wrap(backend.to_device(v.astype(o.dtype), o.device), False)
-                (g,) = autograd.grad(o, [inputs[j]], seed, allow_unused=True)
+                (g,) = autograd.grad(o, [inputs[j]], seed, create_graph=create_graph,
+                                     allow_unused=True)
                 if g is not None:
                     analytic += float((g.numpy() * u).sum())
         if abs(analytic - numeric) > atol + rtol * abs(numeric):
@@ -192,9 +198,11 @@ def _fast_check(fn, inputs, diff, eps, atol, rtol):
                 "see the worst entry")
 
 
-def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True):
+def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise_exception=True,
+                  create_graph=False):
     """Check second derivatives: gradcheck of x, v -> (dfn/dx)^T v (built with
-    ``create_graph=True``) with respect to x and to a random v."""
+    ``create_graph=True``) with respect to x and to a random v. ``create_graph`` is passed
+    on to that gradcheck (the backward path of the second derivative)."""
     inputs = _inputs_tuple(inputs)
     diff = _check_inputs(inputs)
     n_in = len(inputs)
@@ -215,4 +223,4 @@ def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise
         return tuple(g if g is not None else Tensor(np.zeros(t.shape)) for g, t in zip(grads, targets))
 
     return gradcheck(first_grads, inputs + tuple(vs), eps=eps, atol=atol, rtol=rtol, fast=fast,
-                     raise_exception=raise_exception)
+                     raise_exception=raise_exception, create_graph=create_graph)

@@ -1,4 +1,5 @@
-"""Each fused op against the same formula composed from primitive ops (its reference)."""
+"""Each fused op against its composed reference (``Function.reference``: the same formula
+from simpler ops), forward and gradient, plus the cases a fused op must handle."""
 import math
 
 import numpy as np
@@ -6,43 +7,61 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.ops.fused import _normalize
+from minigrad import REGISTRY, ops
+from minigrad.backend_cpu import attention as cpu_attention
+from op_cases import CASES
+
+FUSED = sorted(name for name, info in REGISTRY.items() if info.kind == "fused")
 
 
-def _compare(fused, composed, *shapes, rtol=1e-10):
-    rng = np.random.default_rng(5)
-    arrays = [rng.standard_normal(s) for s in shapes]
-    a = [mg.tensor(x, dtype=mg.float64, requires_grad=True) for x in arrays]
-    b = [mg.tensor(x, dtype=mg.float64, requires_grad=True) for x in arrays]
-    out_a, out_b = fused(*a), composed(*b)
-    np.testing.assert_allclose(out_a.numpy(), out_b.numpy(), rtol=rtol, atol=1e-12)
-    g = mg.tensor(rng.standard_normal(out_a.shape), dtype=mg.float64)
-    out_a.backward(g)
-    out_b.backward(g)
-    for x, y in zip(a, b):
-        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=rtol, atol=1e-12)
+def _run(fn, inputs, upstream):
+    mg.manual_seed(7)  # the same dropout mask in both runs
+    out = fn(*inputs)
+    out.backward(upstream)
+    return out.numpy(), [x.grad.numpy() for x in inputs]
 
 
-def test_softmax_matches_composed():
-    _compare(lambda x: x.softmax(-1), lambda x: (x - x.max(-1, keepdim=True).values).exp() /
-             (x - x.max(-1, keepdim=True).values).exp().sum(-1, keepdim=True), (3, 5))
+def _apply_reference(cls, *inputs, **params):
+    """``cls.apply`` with the op's output replaced by its reference's: the op runs its
+    forward (for the state its reference reads, a dropout mask), then the reference is
+    recorded in its place."""
+    fn = object.__new__(cls)
+    fn.__dict__.update(params)
+    fn.forward(*[t.data for t in inputs])
+    return fn.reference(*inputs)
 
 
-def test_log_softmax_matches_composed():
-    _compare(lambda x: x.log_softmax(-1), lambda x: x - x.logsumexp(-1, keepdim=True), (3, 5))
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_op_matches_its_reference(name, monkeypatch):
+    """Forward values and gradients of each fused op equal those of its composed
+    reference, on the op's gradient-check case."""
+    fn, make = CASES[name][:2]
+    inputs = make()
+    fresh = lambda: [x.detach().requires_grad_() for x in inputs]  # noqa: E731
+    mg.manual_seed(7)
+    shape = fn(*fresh()).shape
+    upstream = mg.tensor(np.random.default_rng(5).standard_normal(shape), dtype=mg.float64)
+    fused = _run(fn, fresh(), upstream)
+    monkeypatch.setattr(REGISTRY[name].impl, "apply", classmethod(_apply_reference))
+    composed = _run(fn, fresh(), upstream)
+    np.testing.assert_allclose(fused[0], composed[0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(fused[1], composed[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_matches_composed(reduction):
+    """Ignored targets, every reduction, against log_softmax and indexing."""
     target = mg.tensor([[1, -100, 3], [0, 2, 2]])
-
-    def composed(x):
-        keep = (target != -100).numpy()
-        picked = x.log_softmax(-1)[np.arange(2)[:, None], np.arange(3)[None], np.where(keep, target.numpy(), 0)]
-        losses = -picked * mg.tensor(keep.astype(np.float64))
-        return {"mean": losses.sum() / keep.sum(), "sum": losses.sum(), "none": losses}[reduction]
-
-    _compare(lambda x: F.cross_entropy(x, target, reduction=reduction), composed, (2, 3, 4))
+    x = mg.randn(2, 3, 4, dtype=mg.float64, requires_grad=True)
+    keep = (target != -100).numpy()
+    picked = x.log_softmax(-1)[np.arange(2)[:, None], np.arange(3)[None],
+                               np.where(keep, target.numpy(), 0)]
+    losses = -picked * mg.tensor(keep.astype(np.float64))
+    composed = {"mean": losses.sum() / keep.sum(), "sum": losses.sum(), "none": losses}[reduction]
+    np.testing.assert_allclose(F.cross_entropy(x, target, reduction=reduction).numpy(),
+                               composed.numpy(), rtol=1e-12)
+    assert mg.gradcheck(lambda x: F.cross_entropy(x, target, reduction=reduction), x)
 
 
 def test_cross_entropy_accepts_pytorch_class_dim():
@@ -54,19 +73,20 @@ def test_cross_entropy_accepts_pytorch_class_dim():
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 6), (3, 400, 300)])  # one block of rows; several
-def test_layer_norm_matches_composed(shape):
-    def composed(x, w, b):
-        xhat, _ = _normalize(x, (2,), 1e-5)
-        return xhat * w + b
+def test_layer_norm_over_many_row_blocks_matches_its_reference(shape):
     n = shape[-1]
-    _compare(lambda x, w, b: F.layer_norm(x, n, w, b), composed, shape, (n,), (n,))
-
-
-def test_gelu_matches_composed():
-    _compare(lambda x: F.gelu(x), lambda x: x * 0.5 * (1 + mg.erf(x / math.sqrt(2))), (4, 5))
-    c = math.sqrt(2 / math.pi)
-    _compare(lambda x: F.gelu(x, approximate="tanh"),
-             lambda x: 0.5 * x * (1 + (c * (x + 0.044715 * x ** 3)).tanh()), (4, 5))
+    x, w, b = (mg.randn(*s, dtype=mg.float64, requires_grad=True) for s in (shape, (n,), (n,)))
+    out = F.layer_norm(x, n, w, b)
+    g = mg.randn(*shape, dtype=mg.float64)
+    out.backward(g)
+    fused = [t.grad.numpy() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    ref = out._fn.reference(x, w, b)
+    ref.backward(g)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-10, atol=1e-12)
+    for a, t in zip(fused, (x, w, b)):
+        np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_embedding_repeated_ids_add_up():
@@ -104,36 +124,25 @@ def test_backward_twice_through_one_graph_gives_the_same_gradient():
     np.testing.assert_allclose(g1.numpy(), g2.numpy())
 
 
-def test_linear_matches_composed():
-    _compare(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: x @ w.T + b, (2, 3, 4), (5, 4), (5,))
-
-
-@pytest.mark.parametrize("causal,tq,tk", [(True, 4, 4), (False, 3, 5), (True, 2, 5)])
-def test_attention_matches_composed(causal, tq, tk):
-    from minigrad.ops.fused import _attention_probs
-    _compare(lambda q, k, v: mg.ops.attention(q, k, v, causal),
-             lambda q, k, v: _attention_probs(q, k, 1 / math.sqrt(3), causal) @ v,
-             (2, 1, tq, 3), (2, 2, tk, 3), (1, 2, tk, 2))
-
-
-def test_lstm_sequence_matches_cell_by_cell():
-    from minigrad.ops.recurrent import lstm_sequence_reference
-    _compare(F.lstm_sequence, lstm_sequence_reference, (5, 3, 8), (3, 2), (3, 2), (8, 2))
-
-
 def test_self_attention_matches_split_heads_and_attention():
     def composed(qkv):
         b, t, width = qkv.shape
         q, k, v = (z.reshape(b, t, 2, width // 6).transpose(1, 2) for z in qkv.split(width // 3, -1))
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return out.transpose(1, 2).reshape(b, t, width // 3)
-    _compare(lambda qkv: mg.ops.self_attention(qkv, 2, causal=True), composed, (2, 5, 12))
+    qkv = np.random.default_rng(5).standard_normal((2, 5, 12))
+    results = []
+    for fn in (lambda x: mg.ops.self_attention(x, 2, causal=True), composed):
+        x = mg.tensor(qkv, dtype=mg.float64, requires_grad=True)
+        out = fn(x)
+        (out * out).sum().backward()
+        results.append((out.numpy(), x.grad.numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("packed", [False, True])
 def test_attention_dropout_gradients_and_reference(packed):
-    from minigrad import ops
-
     def fn(x):
         mg.manual_seed(3)  # the same mask at every call
         if packed:
@@ -149,17 +158,8 @@ def test_attention_dropout_gradients_and_reference(packed):
                                      ops.attention(x, x * 0.5, x, causal=True)).numpy())
 
 
-def test_keep_mask_keeps_about_one_minus_p():
-    from minigrad import backend
-    keep = backend.keep_mask(np, (400, 500), 0.2)
-    assert keep.dtype == bool and abs(keep.mean() - 0.8) < 0.005
-    assert backend.keep_mask(np, (10,), 0.0).all()
-
-
 @pytest.mark.parametrize("dropout_p", [0.0, 0.3])
 def test_attention_one_batch_entry_at_a_time_gives_the_same_numbers(monkeypatch, dropout_p):
-    from minigrad import ops
-    from minigrad.ops import fused
     rng = np.random.default_rng(2)
     qkv = rng.standard_normal((3, 5, 12))
     upstream = mg.tensor(rng.standard_normal((3, 5, 4)), dtype=mg.float64)
@@ -171,8 +171,8 @@ def test_attention_one_batch_entry_at_a_time_gives_the_same_numbers(monkeypatch,
         out.backward(upstream)
         return out.numpy(), x.grad.numpy()
     whole = run()
-    monkeypatch.setattr(fused, "_BLOCK_BYTES", 0)  # every batch entry is big enough
-    assert fused._blocks(*(np.zeros((3, 2, 5, 2)),) * 3, np.zeros((3, 2, 5, 5))) == range(3)
+    monkeypatch.setattr(cpu_attention, "_BLOCK_BYTES", 0)  # every batch entry is big enough
+    assert cpu_attention._blocks(*(np.zeros((3, 2, 5, 2)),) * 3, np.zeros((3, 2, 5, 5))) == range(3)
     for a, b in zip(whole, run()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

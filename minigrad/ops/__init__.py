@@ -1,24 +1,39 @@
-"""Every op of the engine. Each op's forward and backward stand side by side in one
-``Function`` class, with its derivative in the registry (``minigrad.autograd.REGISTRY``).
+"""Every op of the engine. Each op is a ``Function`` class with its forward and backward
+side by side and its derivative in the registry (``minigrad.autograd.REGISTRY``), and its
+public function directly beneath it. By concept:
 
-- ``elementwise``: arithmetic, exp/log/tanh/..., comparisons, dtype and device moves
-- ``reduce``: sum, mean, max, min, logsumexp, var
-- ``shape``: reshape, permute, expand, indexing, cat/stack/split, where, masked_fill
-- ``linalg``: matmul
-- ``fused``: softmax, log_softmax, cross_entropy, layer_norm, gelu, embedding, dropout
-- ``recurrent``: the LSTM recurrence over a whole sequence
+- ``broadcast``: reshape, expand and sum, and ``sum_to_shape``, the backward of broadcasting
+- ``arithmetic``: + - * /, neg, maximum, minimum
+- ``elementwise``: powers, exp/log, tanh/sigmoid/relu, erf, sin/cos, abs, clamp
+- ``convert``: dtype and device moves, clone, comparisons
+- ``reduce``: mean, max, min, logsumexp, var
+- ``index``: indexing and its backward, where, masked_fill, tril/triu
+- ``shape``: permute/transpose, squeeze/unsqueeze, flatten, cat/stack/split
+- ``linalg``: matmul, linear
+- fused ops, one formula each with a hand-derived backward: ``softmax`` (softmax,
+  log_softmax, cross_entropy), ``layer_norm``, ``activations`` (GELU), ``attention``
+  (attention, self_attention), ``recurrent`` (the LSTM over a sequence)
+- ``embedding``: embedding and dropout, composed from the ops above
+
+Imports run one way, in that order: a module imports only modules listed before it.
 """
-from minigrad.ops.base import as_tensor, sum_to_shape  # noqa: F401
+from minigrad.ops.base import as_tensor  # noqa: F401
+from minigrad.ops.broadcast import (  # noqa: F401
+    broadcast_to, expand, expand_back, reshape, sum, sum_to_shape, sum_to_shape_array)
+from minigrad.ops.arithmetic import (  # noqa: F401
+    add, div, maximum, minimum, mul, neg, rsub, sub)
 from minigrad.ops.elementwise import (  # noqa: F401
-    abs, add, astype, clamp, clone, compare, cos, div, erf, exp, log, logical_not, maximum,
-    minimum, mul, neg, pow, relu, rsub, sigmoid, sin, sqrt, sub, tanh, to_device)
-from minigrad.ops.fused import (  # noqa: F401
-    attention, cross_entropy, dropout, embedding, gelu, layer_norm, log_softmax, self_attention,
-    softmax)
-from minigrad.ops.linalg import linear, matmul  # noqa: F401
-from minigrad.ops.recurrent import lstm_sequence  # noqa: F401
-from minigrad.ops.reduce import logsumexp, max, mean, min, sum, var  # noqa: F401
+    abs, clamp, cos, erf, exp, log, pow, relu, sigmoid, sin, sqrt, tanh)
+from minigrad.ops.convert import astype, clone, compare, logical_not, to_device  # noqa: F401
+from minigrad.ops.reduce import logsumexp, max, mean, min, var  # noqa: F401
+from minigrad.ops.index import (  # noqa: F401
+    getitem, index_add_into, index_arrays, masked_fill, tril, triu, where)
 from minigrad.ops.shape import (  # noqa: F401
-    broadcast_to, cat, chunk, concat, expand, flatten, getitem, index_add_into, index_arrays,
-    masked_fill, permute, reshape, split, squeeze, stack, swapaxes, transpose, tril, triu,
-    unsqueeze, where)
+    cat, chunk, concat, flatten, permute, split, squeeze, stack, swapaxes, transpose, unsqueeze)
+from minigrad.ops.linalg import linear, matmul  # noqa: F401
+from minigrad.ops.softmax import cross_entropy, log_softmax, softmax  # noqa: F401
+from minigrad.ops.layer_norm import layer_norm  # noqa: F401
+from minigrad.ops.activations import gelu  # noqa: F401
+from minigrad.ops.attention import attention, self_attention  # noqa: F401
+from minigrad.ops.recurrent import lstm_sequence  # noqa: F401
+from minigrad.ops.embedding import dropout, embedding  # noqa: F401

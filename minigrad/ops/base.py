@@ -1,4 +1,5 @@
-"""Helpers every op uses: turning operands into tensors and undoing broadcasting."""
+"""Helpers every op uses at its public boundary: turning operands into tensors on one
+device, checking dtypes, shapes and axes (with errors that name the op)."""
 import numbers
 
 import numpy as np
@@ -42,6 +43,14 @@ def pair(a, b, op):
                     f"{type(b).__name__}")
 
 
+def broadcast_pair(a, b, op):
+    """The operands of a broadcasting binary op: tensors on one device whose shapes
+    broadcast (else an error naming the op and both shapes)."""
+    a, b = pair(a, b, op)
+    broadcast_shapes(a.shape, b.shape, op)
+    return a, b
+
+
 def broadcast_shapes(a, b, op):
     """The broadcast shape of two shapes (NumPy's rules), or an error naming both."""
     if a == b:
@@ -53,32 +62,11 @@ def broadcast_shapes(a, b, op):
                          "must match or be 1, aligned from the last dimension)") from None
 
 
-def sum_to_shape(grad, shape):
-    """Sum ``grad`` over the dimensions that broadcasting added or stretched, so that it
-    has ``shape`` again. This is the backward of broadcasting."""
-    if grad.data.shape == shape:
-        return grad
-    from minigrad.ops.reduce import sum as sum_
-    from minigrad.ops.shape import reshape
-    shape = tuple(shape)
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1)
-    if axes:
-        grad = sum_(grad, axis=axes)
-    return reshape(grad, tuple(shape)) if grad.shape != tuple(shape) else grad
-
-
-def sum_to_shape_array(a, shape):
-    """Array version of ``sum_to_shape``, for backward rules that work on arrays."""
-    if a.shape == tuple(shape):
-        return a
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and a.shape[lead + i] != 1)
-    return a.sum(axis=axes).reshape(shape)
+def float_input(x, op):
+    """``x``, after checking that it is a float tensor (an op with a derivative needs one)."""
+    if not backend.is_floating(x.dtype):
+        raise TypeError(f"{op}: expected a float tensor, got dtype {x.dtype}")
+    return x
 
 
 def normalize_axis(axis, ndim, op):
@@ -95,15 +83,3 @@ def normalize_axis(axis, ndim, op):
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dimension repeated in {axis}")
     return tuple(sorted(out))
-
-
-def reference_backward(reference, inputs, grad_out):
-    """The backward of a fused op while a graph is recorded (second-order gradients): the
-    gradient of ``reference(*inputs)``, the same function composed from engine ops, whose
-    own backward rules are differentiable."""
-    from minigrad.autograd import enable_grad, grad
-    wanted = [t for t in inputs if t.requires_grad]
-    with enable_grad():
-        out = reference(*inputs)
-    grads = iter(grad(out, wanted, grad_out, create_graph=True, allow_unused=True))
-    return tuple(next(grads) if t.requires_grad else None for t in inputs)

@@ -1,7 +1,17 @@
-"""Matrix multiplication, the op where almost all of a model's time goes."""
+"""Matrix products, the ops where almost all of a model's time goes: ``matmul`` and the
+affine map of a layer, ``linear``. Under ``minigrad.amp.autocast`` both compute in a low
+precision (``low``); their backward products use the precision of their forward."""
 from minigrad import amp
-from minigrad.autograd import Function, is_grad_enabled, register
-from minigrad.ops.base import broadcast_shapes, const, pair, sum_to_shape, sum_to_shape_array
+from minigrad.autograd import Function, register
+from minigrad.ops.arithmetic import add
+from minigrad.ops.base import broadcast_shapes, pair
+from minigrad.ops.broadcast import reshape, sum, sum_to_shape, sum_to_shape_array
+from minigrad.ops.shape import swapaxes, unsqueeze
+
+
+def _mm(a, b, low):
+    """``a @ b`` on arrays, or under autocast computed in the ``low`` dtype."""
+    return a @ b if low is None else amp.matmul(a, b, low)
 
 
 @register("matmul", "d(A@B)/dA = G @ B^T, d(A@B)/dB = A^T @ G (batch dims summed back)")
@@ -15,32 +25,27 @@ class MatMul(Function):
         return _mm(a, b, self.low)
 
     def backward(self, grad, out):
-        from minigrad.ops.shape import swapaxes
         a, b = out._inputs
         ga = gb = None
-        if not is_grad_enabled():  # first order: the two products on arrays, no graph
-            g, low = grad.data, self.low
-            if a.requires_grad:
-                ga = const(sum_to_shape_array(_mm(g, b.data.swapaxes(-1, -2), low), a.shape))
-            if b.requires_grad:
-                gb = const(sum_to_shape_array(_mm(a.data.swapaxes(-1, -2), g, low), b.shape))
-            return ga, gb
         if a.requires_grad:
             ga = sum_to_shape(MatMul.apply(grad, swapaxes(b, -1, -2), low=self.low), a.shape)
         if b.requires_grad:
             gb = sum_to_shape(MatMul.apply(swapaxes(a, -1, -2), grad, low=self.low), b.shape)
         return ga, gb
 
-
-def _mm(a, b, low):
-    """``a @ b`` on arrays, or under autocast computed in the ``low`` dtype (minigrad.amp)."""
-    return a @ b if low is None else amp.matmul(a, b, low)
+    def backward_arrays(self, grad, out):
+        a, b = out._inputs
+        ga = gb = None
+        if a.requires_grad:
+            ga = sum_to_shape_array(_mm(grad, b.data.swapaxes(-1, -2), self.low), a.shape)
+        if b.requires_grad:
+            gb = sum_to_shape_array(_mm(a.data.swapaxes(-1, -2), grad, self.low), b.shape)
+        return ga, gb
 
 
 def matmul(a, b):
     """Matrix product with NumPy's rules: 1-D operands are treated as a row (left) or a
     column (right) vector and that dimension is removed from the result."""
-    from minigrad.ops.shape import reshape, unsqueeze
     a, b = pair(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: {a.shape} @ {b.shape}: both operands need at least 1 "
@@ -82,22 +87,21 @@ class Linear(Function):
 
     def backward(self, grad, out):
         x, w, *b = out._inputs
-        if is_grad_enabled():
-            return self._backward_graph(grad, x, w, b, self.low)
-        g = grad.data.reshape(-1, w.shape[0])
-        gx = const(_mm(g, w.data, self.low).reshape(x.shape)) if x.requires_grad else None
-        gw = const(_mm(g.T, x.data.reshape(-1, x.shape[-1]), self.low)) if w.requires_grad else None
-        gb = [const(g.sum(axis=0))] if b else []
-        return (gx, gw, *gb)
-
-    @staticmethod
-    def _backward_graph(grad, x, w, b, low):
-        from minigrad.ops.reduce import sum as sum_
-        from minigrad.ops.shape import reshape, swapaxes
         g = reshape(grad, (-1, w.shape[0]))
-        gx = reshape(MatMul.apply(g, w, low=low), x.shape)
-        gw = MatMul.apply(swapaxes(g, 0, 1), reshape(x, (-1, x.shape[-1])), low=low)
-        return (gx, gw, *([sum_(g, axis=0)] if b else []))
+        gx = reshape(MatMul.apply(g, w, low=self.low), x.shape)
+        gw = MatMul.apply(swapaxes(g, 0, 1), reshape(x, (-1, x.shape[-1])), low=self.low)
+        return (gx, gw, *([sum(g, axis=0)] if b else []))
+
+    def backward_arrays(self, grad, out):
+        x, w, *b = out._inputs
+        g = grad.reshape(-1, w.shape[0])
+        gx = _mm(g, w.data, self.low).reshape(x.shape) if x.requires_grad else None
+        gw = _mm(g.T, x.data.reshape(-1, x.shape[-1]), self.low) if w.requires_grad else None
+        return (gx, gw, *([g.sum(axis=0)] if b else []))
+
+    def reference(self, x, w, *b):
+        y = matmul(x, swapaxes(w, 0, 1))
+        return add(y, b[0]) if b else y
 
 
 def linear(x, weight, bias=None):

@@ -5,8 +5,12 @@ the gate activations, the backward loop runs over (batch, hidden) arrays only, a
 recurrent weight's gradient is one matrix product over all steps. The input projection of
 all steps, x W_ih^T + b, is left to one ``linear`` before this op."""
 from minigrad import backend
-from minigrad.autograd import Function, is_grad_enabled, register
-from minigrad.ops.base import const, reference_backward
+from minigrad.autograd import Function, register
+from minigrad.ops.arithmetic import add, mul
+from minigrad.ops.base import as_tensor
+from minigrad.ops.elementwise import sigmoid, tanh
+from minigrad.ops.linalg import matmul
+from minigrad.ops.shape import cat, chunk, stack, swapaxes
 
 
 @register("lstm_sequence",
@@ -44,19 +48,31 @@ class LSTMSequence(Function):
         self.acts, self.tanh_c = acts, tanh_c
         return out
 
-    def backward(self, grad_out, out):
-        inputs = out._inputs
-        if is_grad_enabled():
-            return reference_backward(lstm_sequence_reference, inputs, grad_out)
-        xproj, h0, c0, w_hh = (t.data for t in inputs)
-        d, dh, dc = self._through_time(grad_out.data, out.data, c0, w_hh)
+    def backward(self, grad, out):
+        # Backpropagation through time, written out below on arrays; with engine ops it is
+        # the gradient of the cell-by-cell reference, through the ops it is made of.
+        return self.backward_by_reference(grad, out)
+
+    def backward_arrays(self, grad, out):
+        xproj, h0, c0, w_hh = (t.data for t in out._inputs)
+        d, dh, dc = self._through_time(grad, out.data, c0, w_hh)
         n = h0.shape[-1]
         dw = None
-        if inputs[3].requires_grad:
+        if out._inputs[3].requires_grad:
             xp = backend.get_array_module(d)
             h_prev = xp.concatenate([h0[None], out.data[:-1, :, :n]], axis=0)
-            dw = const(d.reshape(-1, d.shape[-1]).T @ h_prev.reshape(-1, n))
-        return const(d), const(dh), const(dc), dw
+            dw = d.reshape(-1, d.shape[-1]).T @ h_prev.reshape(-1, n)
+        return d, dh, dc, dw
+
+    def reference(self, xproj, h0, c0, w_hh):
+        """The same recurrence composed from engine ops, one cell at a time."""
+        h, c, steps = h0, c0, []
+        for t in range(xproj.shape[0]):
+            i, f, g, o = chunk(add(xproj[t], matmul(h, swapaxes(w_hh, 0, 1))), 4, -1)
+            c = add(mul(sigmoid(f), c), mul(sigmoid(i), tanh(g)))
+            h = mul(sigmoid(o), tanh(c))
+            steps.append(cat([h, c], -1))
+        return stack(steps, 0)
 
     def _through_time(self, g, out, c0, w_hh):
         """Gradients of the gate pre-activations (T, B, 4H), of h0 and of c0."""
@@ -91,26 +107,10 @@ def _sigmoid_(xp, a):
     a *= 0.5
 
 
-def lstm_sequence_reference(xproj, h0, c0, w_hh):
-    """The same recurrence composed from engine ops, one cell at a time (the test
-    reference, and the graph that second-order gradients go through)."""
-    from minigrad.ops.elementwise import add, mul, sigmoid, tanh
-    from minigrad.ops.linalg import matmul
-    from minigrad.ops.shape import cat, chunk, stack, swapaxes
-    h, c, steps = h0, c0, []
-    for t in range(xproj.shape[0]):
-        i, f, g, o = chunk(add(xproj[t], matmul(h, swapaxes(w_hh, 0, 1))), 4, -1)
-        c = add(mul(sigmoid(f), c), mul(sigmoid(i), tanh(g)))
-        h = mul(sigmoid(o), tanh(c))
-        steps.append(cat([h, c], -1))
-    return stack(steps, 0)
-
-
 def lstm_sequence(xproj, h0, c0, weight_hh):
     """Run the LSTM recurrence over xproj (T, B, 4H), the input projections of all steps
     with both biases, from state (h0, c0), each (B, H), with recurrent weight (4H, H);
     returns (T, B, 2H), h_t and c_t of every step side by side."""
-    from minigrad.ops.base import as_tensor
     if xproj.ndim != 3 or xproj.shape[-1] % 4:
         raise ValueError(f"lstm_sequence: xproj of shape {xproj.shape}, expected "
                          "(time, batch, 4 * hidden)")

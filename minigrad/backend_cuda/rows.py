@@ -1,58 +1,24 @@
-"""Fused CUDA kernels for the CuPy backend.
+"""The row kernels of the CUDA backend, as CuPy RawModule source: softmax (with an optional
+score scale and causal mask) and its backward, softmax cross-entropy forward and backward,
+LayerNorm forward and backward.
 
-A plain-array op on CuPy launches one kernel per NumPy-style expression and writes every
-intermediate to GPU memory. The functions here do a whole formula in one or two launches:
-softmax cross-entropy, LayerNorm, GELU, the Adam update, and the (causal) softmax inside
-attention. Each docstring names the plain-array formula it replaces; that formula stays in
-minigrad/ops and minigrad/optim as the reference, and tests/test_cuda.py compares the two.
-
-The row kernels (softmax, cross-entropy, LayerNorm) run one thread block per row: each
-thread strides over the row, then the block combines its partial sums or maxima with warp
-shuffles and one shared-memory step. They take C-contiguous float32 or float64 arrays
-(``supports`` says whether a set of arrays qualifies); anything else stays on the plain
-path. Importing this module never needs CuPy: kernels are compiled on first use.
+Each runs one thread block per row: each thread strides over the row, then the block
+combines its partial sums or maxima with warp shuffles and one shared-memory step. They
+take C-contiguous float32 or float64 arrays (``minigrad.backend_cuda.supports`` says
+whether a set of arrays qualifies). Each wrapper's docstring names the plain-array formula
+it replaces (``minigrad.backend_plain``). Compiled on first use: importing this module
+never needs CuPy.
 """
 import functools
 
 import numpy as np
 
-from minigrad import backend
-
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+from minigrad.backend_cuda.elementwise import elementwise_kernel
 
 
 def _cupy():
-    import cupy
+    import cupy  # CuPy is optional: imported on first use of a kernel
     return cupy
-
-
-def _device(a):
-    """The context that makes ``a``'s GPU the current one: kernels launch there."""
-    return a.device
-
-
-def supports(*arrays):
-    """True when every array is a CuPy array of one float dtype (float32 or float64): what
-    these kernels take."""
-    first = arrays[0].dtype
-    return all(backend.get_array_module(a) is not np and a.dtype == first for a in arrays) \
-        and first in FLOATS
-
-
-@functools.lru_cache(maxsize=None)
-def bfloat16():
-    """The bfloat16 dtype if CuPy on this machine computes with it (a NumPy extension dtype
-    from the ml_dtypes package); None otherwise. NumPy itself has no bfloat16."""
-    if not backend.cuda_is_available():
-        return None
-    try:
-        import ml_dtypes
-        cupy = _cupy()
-        a = cupy.ones((2, 2), dtype=ml_dtypes.bfloat16)
-        (a @ a).astype(cupy.float32)
-        return np.dtype(ml_dtypes.bfloat16)
-    except Exception:  # no ml_dtypes, or a CuPy without bfloat16: each fails its own way
-        return None
 
 
 # ---------------------------------------------------------------- row kernels (RawModule)
@@ -249,7 +215,7 @@ def _threads(n):
 
 def _launch(name, like, rows, n, args):
     """Run row kernel ``name`` with one block per row on ``like``'s device."""
-    with _device(like):
+    with like.device:
         _module(like.dtype.name).get_function(name)((rows,), (_threads(n),), args)
 
 
@@ -280,7 +246,7 @@ def softmax(x, scale=1.0, causal=False, out=None):
     with Tq <= Tk, the keys after each query (the queries are the last Tq positions).
     ``out`` may be x itself.
 
-    Replaces (ops/fused.py Attention.forward and Softmax):
+    Replaces (backend_plain.softmax, inside attention_forward):
         p = scale * x; p[..., future] = -inf; p -= p.max(-1); p = exp(p); p /= p.sum(-1)"""
     if causal and (x.ndim < 2 or x.shape[-2] > x.shape[-1]):
         raise ValueError(f"softmax: causal needs scores (..., Tq, Tk) with Tq <= Tk, got {x.shape}")
@@ -297,7 +263,7 @@ def softmax_backward(y, g, scale=1.0, out=None):
     """Gradient of softmax(scale * x) over the last axis, from its output ``y`` (broadcast
     to g's shape) and the output gradient ``g``. ``out`` may be g itself.
 
-    Replaces (ops/fused.py Attention.backward and Softmax.backward):
+    Replaces (backend_plain.softmax_backward):
         dx = y * (g - (g * y).sum(-1, keepdims=True)); dx *= scale"""
     y2, n = _rows(_cupy().broadcast_to(y, g.shape))
     g2, _ = _rows(g)
@@ -313,7 +279,7 @@ def cross_entropy_forward(logits, target):
     (...): returns (loss, lse), loss = lse - logits[target] per row and
     lse = log sum_j exp(logits_j), which backward needs instead of the probabilities.
 
-    Replaces (ops/fused.py CrossEntropy.forward):
+    Replaces (backend_plain.cross_entropy_forward):
         logp = log_softmax(logits); loss = -take_along_axis(logp, target)"""
     cupy = _cupy()
     x2, n = _rows(logits)
@@ -331,7 +297,7 @@ def cross_entropy_backward(logits, lse, target, scale):
     softmax recomputed as exp(logits - lse). ``scale`` (one per row) carries the incoming
     gradient, the class weight and the mean's 1/total (0 for ignored rows).
 
-    Replaces (ops/fused.py CrossEntropy.backward):
+    Replaces (backend_plain.cross_entropy_backward):
         d = probs; d[range, target] -= 1; d *= (grad * weight)[..., None]"""
     cupy = _cupy()
     x2, n = _rows(logits)
@@ -341,7 +307,7 @@ def cross_entropy_backward(logits, lse, target, scale):
     if total:
         threads = 256
         blocks = min(-(-total // threads), 65536)  # the grid-stride loop covers the rest
-        with _device(x2):
+        with x2.device:
             _module(x2.dtype.name).get_function("cross_entropy_backward")(
                 (blocks,), (threads,),
                 (x2, _flat(lse, x2.dtype), _flat(target, cupy.int64), _flat(scale, x2.dtype),
@@ -353,7 +319,7 @@ def layer_norm_forward(x, w, b, eps):
     """LayerNorm over the last axis of x (..., n) with weight and bias of shape (n,):
     returns (y, mean, rstd), mean and rstd of shape x.shape[:-1].
 
-    Replaces (ops/fused.py LayerNorm.forward):
+    Replaces (backend_plain.layer_norm_forward):
         mu = x.mean(-1); xc = x - mu; rstd = 1 / sqrt((xc * xc).mean(-1) + eps)
         y = xc * rstd * w + b"""
     cupy = _cupy()
@@ -371,7 +337,7 @@ def layer_norm_forward(x, w, b, eps):
 def layer_norm_backward(x, w, g, mean, rstd):
     """Gradients (dx, dw, db) of LayerNorm over the last axis, from the saved mean and rstd.
 
-    Replaces (ops/fused.py LayerNorm._backward_arrays), with xh = (x - mean) * rstd:
+    Replaces (backend_plain.layer_norm_backward), with xh = (x - mean) * rstd:
         gh = g * w; dx = rstd * (gh - gh.mean(-1) - xh * (gh * xh).mean(-1))
         dw = (g * xh).sum(over rows); db = g.sum(over rows)"""
     cupy = _cupy()
@@ -383,103 +349,7 @@ def layer_norm_backward(x, w, g, mean, rstd):
         _launch("layer_norm_backward", x2, x2.shape[0], n,
                 (x2, _flat(w, x2.dtype), g2, _flat(mean1, x2.dtype), _flat(rstd1, x2.dtype), dx,
                  np.int32(n)))
-    with _device(x2):
-        dw = _elementwise("layer_norm_dw")(g2, x2, mean1[:, None], rstd1[:, None], axis=0)
+    with x2.device:
+        dw = elementwise_kernel("layer_norm_dw")(g2, x2, mean1[:, None], rstd1[:, None], axis=0)
         db = g2.sum(axis=0)
     return dx.reshape(x.shape), dw, db
-
-
-# ---------------------------------------------------------------- element-wise kernels
-
-# name -> the arguments of cupy.ElementwiseKernel (or, for "reduce", ReductionKernel).
-# Literals are cast to T so that float32 kernels compute in float32.
-_ELEMENTWISE = {
-    # y = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2: erfc, not 1 + erf, keeps the digits of
-    # the negative tail, where 1 + erf(x) cancels
-    "gelu": ("T x", "T y",
-             "y = x * ((T)0.5 * erfc(x * (T)-0.7071067811865476))"),
-    # dx = g (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-    "gelu_backward": ("T x, T g", "T dx",
-                      "T cdf = (T)0.5 * erfc(x * (T)-0.7071067811865476);\n"
-                      "T pdf = exp((T)-0.5 * x * x) * (T)0.3989422804014327;\n"
-                      "dx = g * (cdf + x * pdf);"),
-    # y = x/2 (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3); the sigmoid
-    # form does not cancel for negative u (exp overflowing to inf gives y = -0)
-    "gelu_tanh": ("T x", "T y",
-                  "T u = (T)0.7978845608028654 * (x + (T)0.044715 * x * x * x);\n"
-                  "y = x / ((T)1 + exp((T)-2 * u));"),
-    # dx = g (s + 2 x s (1 - s) u'), s = sigmoid(2u), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-    "gelu_tanh_backward": ("T x, T g", "T dx",
-                           "T u = (T)0.7978845608028654 * (x + (T)0.044715 * x * x * x);\n"
-                           "T s = (T)1 / ((T)1 + exp((T)-2 * u));\n"
-                           "dx = g * (s + (T)2 * x * s * ((T)1 - s) * (T)0.7978845608028654"
-                           " * ((T)1 + (T)0.134145 * x * x));"),
-    # One Adam(W) step for one parameter, in place (see minigrad/optim/adam.py).
-    "adam": ("T g, T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T l2, T decay, "
-             "T step_size, T bias2_sqrt", "T p, T m, T v",
-             "T grad = g + l2 * p;\n"
-             "p = p * decay;\n"
-             "m = m + one_minus_beta1 * (grad - m);\n"
-             "v = beta2 * v + one_minus_beta2 * grad * grad;\n"
-             "p = p - step_size * m / (sqrt(v) / bias2_sqrt + eps);"),
-}
-
-# dw = sum over rows of g * (x - mean) * rstd, the LayerNorm weight gradient.
-_REDUCTIONS = {
-    "layer_norm_dw": ("T g, T x, T mean, T rstd", "T dw", "g * (x - mean) * rstd", "a + b",
-                      "dw = a", "0"),
-}
-
-
-@functools.lru_cache(maxsize=None)
-def _elementwise(name):
-    cupy = _cupy()
-    if name in _REDUCTIONS:
-        return cupy.ReductionKernel(*_REDUCTIONS[name], name="minigrad_" + name)
-    return cupy.ElementwiseKernel(*_ELEMENTWISE[name], name="minigrad_" + name)
-
-
-def _apply(name, *args):
-    with _device(args[0]):
-        return _elementwise(name)(*args)
-
-
-def gelu(x):
-    """Exact GELU, x Phi(x). Replaces (ops/fused.py GELU.forward, backend.gelu_parts):
-    x * 0.5 * (1 + erf(x / sqrt 2))."""
-    return _apply("gelu", x)
-
-
-def gelu_backward(x, g):
-    """Gradient of exact GELU, recomputed from x (nothing saved).
-    Replaces (ops/fused.py GELU.backward): g * (cdf + x * exp(-x^2/2) / sqrt(2 pi))."""
-    return _apply("gelu_backward", x, g)
-
-
-def gelu_tanh(x):
-    """Tanh-approximate GELU. Replaces (ops/fused.py GELUTanh.forward):
-    x * sigmoid(2u) = x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3)."""
-    return _apply("gelu_tanh", x)
-
-
-def gelu_tanh_backward(x, g):
-    """Gradient of tanh-approximate GELU, recomputed from x. Replaces (ops/fused.py
-    GELUTanh.backward): g * (s + 2 x s (1 - s) u'), s = sigmoid(2u)."""
-    return _apply("gelu_tanh_backward", x, g)
-
-
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
-    """One Adam (or AdamW, ``decoupled``) step for one parameter: p, m and v change in
-    place in a single launch.
-
-    Replaces (minigrad/optim/adam.py Adam.update), for step t:
-        p *= 1 - lr * wd (AdamW)  or  g = g + wd * p (Adam)
-        m += (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g^2
-        p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)"""
-    l2 = 0.0 if decoupled else weight_decay
-    decay = 1.0 - lr * weight_decay if decoupled else 1.0
-    step_size = lr / (1.0 - beta1 ** step)
-    bias2_sqrt = (1.0 - beta2 ** step) ** 0.5
-    with _device(p):
-        _elementwise("adam")(g, 1.0 - beta1, beta2, 1.0 - beta2, eps, l2, decay, step_size,
-                             bias2_sqrt, p, m, v)
