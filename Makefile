@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN ?= runs/tiny
 
-.PHONY: demo test bench clean
+.PHONY: demo test check-wheel bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+# The packaging check that .ci/run runs after the tests: build the sdist and wheel, install the
+# wheel into a fresh venv outside the checkout and train from it there (about a minute).
+check-wheel: $(VENV)/.installed
+	$(BIN)/python .ci/check-wheel
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

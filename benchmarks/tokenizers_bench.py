@@ -32,7 +32,7 @@ from tokenizers.bpe import compile_pattern, count_chunks, to_bytes
 from tokenizers.bpe_train import learn_merges, learn_merges_textbook
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO / "models" / "data" / "tinyshakespeare.txt"
+DEFAULT_DATA = REPO / "models" / "corpora" / "tinyshakespeare.txt"
 HF_VENV = REPO / ".bench-venvs" / "hf-tokenizers"
 
 HF_SCRIPT = r"""

@@ -57,7 +57,7 @@ CACHE_FORMAT = b"minigrad token cache v1"  # part of every key: change it to orp
 
 def default_corpus_path():
     """The bundled Tiny Shakespeare text (1,115,394 characters)."""
-    return Path(__file__).parent / "data" / "tinyshakespeare.txt"
+    return Path(__file__).parent / "corpora" / "tinyshakespeare.txt"
 
 
 def corpus_files(corpus):

@@ -14,7 +14,7 @@ from tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, get_tokenizer
 from tokenizers.bpe import compile_pattern, count_chunks, split_chunks, to_bytes
 from tokenizers.bpe_train import learn_merges, learn_merges_textbook, merge
 
-SHAKESPEARE = Path(__file__).resolve().parents[1] / "models" / "data" / "tinyshakespeare.txt"
+SHAKESPEARE = Path(__file__).resolve().parents[1] / "models" / "corpora" / "tinyshakespeare.txt"
 SPECIALS = ["<|endoftext|>", "<pad>"]
 
 # Any str: emoji, combining marks, NUL, CR/LF, other control characters.
