@@ -386,6 +386,8 @@ def main(argv=None):
             print("warning: NumPy already imported; --threads may not apply", file=sys.stderr)
         for var in THREAD_VARS:
             os.environ[var] = str(threads)
+    from minigrad import backend  # after the thread variables: this imports NumPy
+    backend.keep_freed_memory()  # as the trainer does (MINIGRAD_SYSTEM_MALLOC=1 measures without)
     commands = {"train-step": run_train_step, "op": run_op, "op-batch": run_op_batch,
                 "info": run_info}
     commands[args.command](args)

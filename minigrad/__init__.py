@@ -15,9 +15,10 @@ from minigrad.ops import (  # noqa: F401
     abs, cat, chunk, clamp, concat, cos, erf, exp, expand, flatten, log, logsumexp, matmul,
     log_softmax, maximum, mean, minimum, permute, relu, reshape, sigmoid, sin, softmax, split,
     sqrt, squeeze, stack, sum, tanh, transpose, tril, triu, unsqueeze, var, where)
-from minigrad.tensor import (  # noqa: F401
-    Tensor, arange, empty, eye, full, full_like, linspace, multinomial, ones, ones_like, rand,
-    rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from minigrad.tensor import Tensor, tensor  # noqa: F401
+from minigrad.creation import (  # noqa: F401
+    arange, empty, eye, full, full_like, linspace, multinomial, ones, ones_like, rand,
+    rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
 from minigrad import functional  # noqa: F401,E402
 from minigrad.gradcheck import gradcheck, gradgradcheck  # noqa: F401,E402
 

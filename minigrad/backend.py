@@ -12,7 +12,6 @@ BLAS thread count and, on request, the host allocator's settings.
 """
 import contextlib
 import ctypes
-import math
 import os
 import threading
 

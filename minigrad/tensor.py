@@ -1,13 +1,13 @@
 """``Tensor``: an array from the backend plus what autograd needs (the op that made it).
 
-The methods here are thin: arithmetic and shape methods call the ops in ``minigrad.ops``,
-where each op's forward and backward stand side by side.
+The methods here are thin: operators call the ops in ``minigrad.ops``, where each op's
+forward and backward stand side by side; the math and shape methods with PyTorch's names
+(``x.sum(dim)``, ``x.reshape(...)``) are in ``minigrad.tensor_methods``.
 """
-import numbers
-
 import numpy as np
 
 from minigrad import autograd, backend
+from minigrad.tensor_methods import TensorMethods
 
 
 def _to_array(data, dtype=None, device=None):
@@ -34,7 +34,7 @@ def _to_array(data, dtype=None, device=None):
     return data
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array that records the ops applied to it for ``backward()``.
 
     ``data`` is the backend array (``numpy.ndarray`` or ``cupy.ndarray``); ``grad`` is a
@@ -299,284 +299,13 @@ class Tensor:
     def __or__(self, other):
         return ops.compare(self, other, "logical_or")
 
-
-    # ------------------------------------------------------------ math methods (PyTorch names)
-
-    def sum(self, dim=None, keepdim=False):
-        return ops.sum(self, dim, keepdim)
-
-    def mean(self, dim=None, keepdim=False):
-        return ops.mean(self, dim, keepdim)
-
-    def var(self, dim=None, keepdim=False, correction=1):
-        return ops.var(self, dim, keepdim, correction)
-
-    def std(self, dim=None, keepdim=False, correction=1):
-        return ops.sqrt(ops.var(self, dim, keepdim, correction))
-
-    def max(self, dim=None, keepdim=False):
-        """The maximum; with ``dim``, ``(values, indices)`` as in PyTorch."""
-        if dim is None:
-            return ops.max(self)
-        return MinMax(ops.max(self, dim, keepdim), self.argmax(dim, keepdim))
-
-    def min(self, dim=None, keepdim=False):
-        if dim is None:
-            return ops.min(self)
-        return MinMax(ops.min(self, dim, keepdim), self.argmin(dim, keepdim))
-
-    def any(self):
-        return bool(self.data.any())
-
-    def all(self):
-        return bool(self.data.all())
-
-    def argmax(self, dim=None, keepdim=False):
-        return Tensor._wrap(self.xp.argmax(self.data, axis=dim, keepdims=keepdim), False)
-
-    def argmin(self, dim=None, keepdim=False):
-        return Tensor._wrap(self.xp.argmin(self.data, axis=dim, keepdims=keepdim), False)
-
-    def logsumexp(self, dim, keepdim=False):
-        return ops.logsumexp(self, dim, keepdim)
-
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def sin(self):
-        return ops.sin(self)
-
-    def cos(self):
-        return ops.cos(self)
-
-    def abs(self):
-        return ops.abs(self)
-
-    def pow(self, exponent):
-        return ops.pow(self, exponent)
-
-    def clamp(self, min=None, max=None):
-        return ops.clamp(self, min, max)
-
-    def matmul(self, other):
-        return ops.matmul(self, other)
-
-    def softmax(self, dim):
-        return ops.softmax(self, dim)
-
-    def log_softmax(self, dim):
-        return ops.log_softmax(self, dim)
-
-    def masked_fill(self, mask, value):
-        return ops.masked_fill(self, mask, value)
-
-    def tril(self, diagonal=0):
-        return ops.tril(self, diagonal)
-
-    def triu(self, diagonal=0):
-        return ops.triu(self, diagonal)
-
-    # ------------------------------------------------------------ shape methods
-
-    def reshape(self, *shape):
-        return ops.reshape(self, *shape)
-
-    view = reshape
-
-    def view_as(self, other):
-        return ops.reshape(self, other.shape)
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return ops.flatten(self, start_dim, end_dim)
-
-    def permute(self, *dims):
-        return ops.permute(self, *dims)
-
-    def transpose(self, dim0, dim1):
-        return ops.swapaxes(self, dim0, dim1)
-
-    def expand(self, *shape):
-        return ops.expand(self, *shape)
-
-    def expand_as(self, other):
-        return ops.expand(self, other.shape)
-
-    def squeeze(self, dim=None):
-        return ops.squeeze(self, dim)
-
-    def unsqueeze(self, dim):
-        return ops.unsqueeze(self, dim)
-
-    def split(self, split_size_or_sections, dim=0):
-        return ops.split(self, split_size_or_sections, dim)
-
-    def chunk(self, chunks, dim=0):
-        return ops.chunk(self, chunks, dim)
-
-    def type_as(self, other):
-        return self.to(dtype=other.dtype)
-
     # ``==`` returns a tensor, so hashing by identity must be restored explicitly.
     __hash__ = object.__hash__
-
-
-class MinMax(tuple):
-    """``(values, indices)`` from ``Tensor.max(dim)`` / ``Tensor.min(dim)``."""
-
-    def __new__(cls, values, indices):
-        return super().__new__(cls, (values, indices))
-
-    @property
-    def values(self):
-        return self[0]
-
-    @property
-    def indices(self):
-        return self[1]
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new leaf tensor from Python data or an array (floats default to float32)."""
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
-
-
-def _shape(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    for s in shape:
-        if not isinstance(s, numbers.Integral) or s < 0:
-            raise ValueError(f"shape {shape}: sizes must be non-negative integers")
-    return tuple(int(s) for s in shape)
-
-
-def _factory(make, shape, dtype, requires_grad, device):
-    dtype = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
-    xp = backend.xp_for_device(device)
-    return Tensor(make(xp, _shape(shape), dtype), requires_grad=requires_grad)
-
-
-def zeros(*shape, dtype=None, requires_grad=False, device=None):
-    return _factory(lambda xp, s, d: xp.zeros(s, d), shape, dtype, requires_grad, device)
-
-
-def ones(*shape, dtype=None, requires_grad=False, device=None):
-    return _factory(lambda xp, s, d: xp.ones(s, d), shape, dtype, requires_grad, device)
-
-
-def full(shape, fill_value, dtype=None, requires_grad=False, device=None):
-    return _factory(lambda xp, s, d: xp.full(s, fill_value, d), (shape,) if isinstance(shape, int) else (tuple(shape),),
-                    dtype, requires_grad, device)
-
-
-def empty(*shape, dtype=None, requires_grad=False, device=None):
-    return _factory(lambda xp, s, d: xp.empty(s, d), shape, dtype, requires_grad, device)
-
-
-def randn(*shape, dtype=None, requires_grad=False, device=None):
-    """Standard normal samples from the seeded backend generator."""
-    return _factory(lambda xp, s, d: backend.generator(xp).standard_normal(s).astype(d, copy=False),
-                    shape, dtype, requires_grad, device)
-
-
-def rand(*shape, dtype=None, requires_grad=False, device=None):
-    """Uniform [0, 1) samples from the seeded backend generator."""
-    return _factory(lambda xp, s, d: backend.generator(xp).random(s).astype(d, copy=False),
-                    shape, dtype, requires_grad, device)
-
-
-def randint(low, high=None, size=(), dtype=None, device=None):
-    if high is None:
-        low, high = 0, low
-    xp = backend.xp_for_device(device)
-    data = backend.generator(xp).integers(low, high, size=_shape(size))
-    return Tensor(data, dtype=dtype or backend.int64)
-
-
-def multinomial(probs, num_samples, replacement=False):
-    """Draw category indices from each row of ``probs`` (..., C), non-negative weights that
-    need not sum to 1, with the seeded generator (sampling the next token)."""
-    p = probs.numpy().astype(np.float64)
-    if p.ndim == 0 or (p < 0).any() or not np.isfinite(p).all():
-        raise ValueError("multinomial: probs must be a non-empty tensor of finite, "
-                         "non-negative weights")
-    rows = p.reshape(-1, p.shape[-1])
-    totals = rows.sum(axis=1, keepdims=True)
-    if (totals <= 0).any():
-        raise ValueError("multinomial: a row of probs sums to 0")
-    if not replacement and num_samples > p.shape[-1]:
-        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
-                         f"from {p.shape[-1]} categories")
-    rng = backend.generator(np)
-    out = np.stack([rng.choice(p.shape[-1], num_samples, replace=replacement, p=r / t)
-                    for r, t in zip(rows, totals[:, 0])])
-    return Tensor(out.reshape(p.shape[:-1] + (num_samples,)), dtype=backend.int64,
-                  device=probs.device)
-
-
-def randperm(n, device=None):
-    xp = backend.xp_for_device(device)
-    return Tensor(backend.generator(xp).permutation(n), dtype=backend.int64)
-
-
-def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
-    if end is None:
-        start, end = 0, start
-    xp = backend.xp_for_device(device)
-    data = xp.arange(start, end, step)
-    if dtype is None:
-        dtype = backend.int64 if data.dtype.kind in "iu" else backend.get_default_dtype()
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
-
-
-def linspace(start, end, steps, dtype=None, device=None):
-    xp = backend.xp_for_device(device)
-    return Tensor(xp.linspace(start, end, steps), dtype=dtype or backend.get_default_dtype())
-
-
-def eye(n, m=None, dtype=None, device=None):
-    xp = backend.xp_for_device(device)
-    return Tensor(xp.eye(n, m), dtype=dtype or backend.get_default_dtype())
-
-
-def _like(make, t, dtype, requires_grad):
-    dtype = np.dtype(dtype) if dtype is not None else t.dtype
-    xp = t.xp
-    return Tensor(make(xp, t.shape, dtype), requires_grad=requires_grad)
-
-
-def zeros_like(t, dtype=None, requires_grad=False):
-    return _like(lambda xp, s, d: xp.zeros(s, d), t, dtype, requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad=False):
-    return _like(lambda xp, s, d: xp.ones(s, d), t, dtype, requires_grad)
-
-
-def full_like(t, fill_value, dtype=None, requires_grad=False):
-    return _like(lambda xp, s, d: xp.full(s, fill_value, d), t, dtype, requires_grad)
-
-
-def randn_like(t, dtype=None, requires_grad=False):
-    return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
-
-
-def rand_like(t, dtype=None, requires_grad=False):
-    return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
 
 
 from minigrad import ops  # noqa: E402  (ops import Tensor from this module)

@@ -52,9 +52,9 @@ def attention_weights(model, ids):
     if not isinstance(model, TransformerLM):
         raise ValueError(f"attention heatmaps need a transformer model, not {type(model).__name__}")
     model.check_length(len(ids))
-    with mg.no_grad():
-        _, weights = model(to_ids([ids], device_of(model)), need_weights=True)
-    return [w.numpy()[0] for w in weights]
+    with mg.no_grad(), mg.nn.record_attention(model) as layers:
+        model(to_ids([ids], device_of(model)))
+    return [layer.weights.numpy()[0] for layer in layers]
 
 
 def position_table(model):

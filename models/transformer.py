@@ -56,24 +56,19 @@ class TransformerLM(LanguageModel):
             for layer in (block.attn.out_proj, block.ff.net[-2]):
                 nn.init.normal_(layer.weight, 0.0, 0.02 / math.sqrt(2 * n_layer))
 
-    def forward(self, ids, cache=None, need_weights=False):
-        """ids (B, T) -> logits (B, T, V); with ``need_weights`` also the attention weights
-        of every layer, each (B, n_head, T, S). With a cache (``new_cache()``), ids are the
-        positions after the cached ones."""
+    def forward(self, ids, cache=None):
+        """ids (B, T) -> logits (B, T, V). With a cache (``new_cache()``), ids are the
+        positions after the cached ones. (The attention maps of every layer:
+        ``nn.record_attention``.)"""
         offset = len(cache[0]) if cache else 0
         self.check_length(ids.shape[1], offset)
         x = self.wte(ids)                                            # (B, T, C)
         if self.wpe is not None:
             x = self.wpe(x, offset)
         x = self.drop(x)
-        weights = []
         for i, block in enumerate(self.blocks):
-            x = block(x, need_weights=need_weights, cache=cache[i] if cache else None)
-            if need_weights:
-                x, w = x
-                weights.append(w)
-        logits = self.lm_head(self.ln_f(x))                          # (B, T, V)
-        return (logits, weights) if need_weights else logits
+            x = block(x, cache=cache[i] if cache else None)
+        return self.lm_head(self.ln_f(x))                            # (B, T, V)
 
     def new_cache(self):
         return [nn.KVCache() for _ in self.blocks]

@@ -31,13 +31,14 @@ COND = np.array([[True, False, True], [False, False, True]])
 
 # name -> (function, inputs maker[, gradcheck options]). Functions take the tensors positionally.
 CASES = {
-    "add": (lambda a, b: a + b, lambda: [t(2, 3), t(3)]),
-    "sub": (lambda a, b: a - b, lambda: [t(2, 1), t(2, 3)]),
-    "mul": (lambda a, b: a * b, lambda: [t(2, 3), t(1, 3)]),
-    "div": (lambda a, b: a / b, lambda: [t(2, 3), t(2, 3, positive=True)]),
+    # Binary ops: both inputs broadcast, so that a gradient not summed back is caught.
+    "add": (lambda a, b: a + b, lambda: [t(2, 1), t(3)]),
+    "sub": (lambda a, b: a - b, lambda: [t(2, 1), t(3)]),
+    "mul": (lambda a, b: a * b, lambda: [t(2, 1), t(1, 3)]),
+    "div": (lambda a, b: a / b, lambda: [t(2, 1), t(3, positive=True)]),
     "neg": (lambda a: -a, lambda: [t(2, 3)]),
     "pow_scalar": (lambda a: a ** 3 + a ** 2 + a ** -0.5, lambda: [t(2, 3, positive=True)]),
-    "pow": (lambda a, b: a ** b, lambda: [t(2, 3, positive=True), t(3)]),
+    "pow": (lambda a, b: a ** b, lambda: [t(2, 1, positive=True), t(3)]),
     "exp": (lambda a: a.exp(), lambda: [t(2, 3)]),
     "log": (lambda a: a.log(), lambda: [t(2, 3, positive=True)]),
     "sqrt": (lambda a: a.sqrt(), lambda: [t(2, 3, positive=True)]),
@@ -50,10 +51,11 @@ CASES = {
     "cos": (lambda a: a.cos(), lambda: [t(2, 3)]),
     "clamp": (lambda a: a.clamp(-0.5, 0.6), lambda: [t(2, 3, spread=True)]),
     # b is shifted off the grid of a's values, so that no pair ties.
-    "maximum": (lambda a, b: mg.maximum(a, b + 0.01), lambda: [t(2, 3, spread=True), t(3, spread=True)]),
-    "minimum": (lambda a, b: mg.minimum(a, b + 0.01), lambda: [t(2, 3, spread=True), t(3, spread=True)]),
-    # float32 in the middle: finite differences need a large step and loose tolerances.
-    "astype": (lambda a: (a.float() * 2).double(), lambda: [t(2, 3)],
+    "maximum": (lambda a, b: mg.maximum(a, b + 0.01), lambda: [t(2, 1, spread=True), t(3, spread=True)]),
+    "minimum": (lambda a, b: mg.minimum(a, b + 0.01), lambda: [t(2, 1, spread=True), t(3, spread=True)]),
+    # One cast (a second one back would cancel a sign error in the first): float32 output,
+    # so finite differences need a large step and loose tolerances.
+    "astype": (lambda a: a.float() * 2.0, lambda: [t(2, 3)],
                {"eps": 1e-2, "atol": 1e-4, "rtol": 1e-4}),
     "to_device": (lambda a: a.to("cpu") * 1.0 + ops.to_device(a, "cpu"), lambda: [t(2, 3)]),
     "clone": (lambda a: a.clone() * a, lambda: [t(2, 3)]),
@@ -70,11 +72,17 @@ CASES = {
     "index_add_into": (lambda g: ops.index_add_into(g, (4, 3), np.array([0, 2, 0])),
                        lambda: [t(3, 3)]),
     "concat": (lambda a, b: mg.cat([a, b, a], dim=1), lambda: [t(2, 3), t(2, 1)]),
-    "where": (lambda a, b: mg.where(COND, a, b), lambda: [t(2, 3), t(3)]),
-    "matmul": (lambda a, b: a @ b, lambda: [t(2, 3, 4), t(4, 2)]),
+    "where": (lambda a, b: mg.where(COND, a, b), lambda: [t(2, 1), t(3)]),
+    # a's batch broadcast against b's, then b's (b[:1]) against c's, then the flat path.
+    "matmul": (lambda a, b, c: a @ b + c @ b[:1] + c @ b[0],
+               lambda: [t(1, 3, 4), t(2, 4, 2), t(2, 3, 4)]),
     "linear": (lambda x, w, b: F.linear(x, w, b) + F.linear(x, w), lambda: [t(2, 3, 4), t(5, 4), t(5)]),
-    "attention": (lambda q, k, v: ops.attention(q, k, v, causal=True) + ops.attention(q, k[:, :1], v[:, :1]),
-                  lambda: [t(2, 3, 2), t(2, 3, 2), t(1, 3, 3)]),
+    # Each of q, k, v broadcast over the batch in one call; causal with as many queries
+    # as keys and with fewer (a key/value cache); non-causal with fewer keys.
+    "attention": (lambda q, k, v: mg.cat([ops.attention(q, k, v, causal=True)
+                                          + ops.attention(q[:1], k[:, :2], v[:, :2]),
+                                          ops.attention(q[:, 1:], k, v[:1], causal=True)], dim=1),
+                  lambda: [t(2, 3, 2), t(1, 3, 2), t(2, 3, 3)]),
     "softmax": (lambda a: a.softmax(-1) * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64),
                 lambda: [t(2, 3)]),
     "log_softmax": (lambda a: a.log_softmax(0), lambda: [t(2, 3)]),
@@ -111,8 +119,7 @@ def torch_equivalents():
         "index_add_into": lambda g: torch.zeros(4, 3, dtype=g.dtype).index_add(
             0, torch.tensor([0, 2, 0]), g),
         "linear": lambda x, w, b: TF.linear(x, w, b) + TF.linear(x, w),
-        "attention": lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True)
-        + TF.scaled_dot_product_attention(q, k[:, :1], v[:, :1]),
+        "attention": _torch_attention,
         "concat": lambda a, b: torch.cat([a, b, a], dim=1),
         "where": lambda a, b: torch.where(torch.tensor(COND), a, b),
         "softmax": lambda a: a.softmax(-1) * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),
@@ -124,6 +131,17 @@ def torch_equivalents():
         "lstm_sequence": _torch_lstm_sequence,
         "self_attention": _torch_self_attention,
     }
+
+
+def _torch_attention(q, k, v):
+    import torch
+    import torch.nn.functional as TF
+    sdpa = TF.scaled_dot_product_attention
+    causal_tail = torch.ones(2, 3, dtype=torch.bool).tril(1)  # 2 queries, the last of 3 keys
+    return torch.cat([sdpa(q, k.expand(2, 3, 2), v, is_causal=True)
+                      + sdpa(q[:1].expand(2, 3, 2), k[:, :2].expand(2, 2, 2), v[:, :2]),
+                      sdpa(q[:, 1:], k.expand(2, 3, 2), v[:1].expand(2, 3, 3),
+                           attn_mask=causal_tail)], dim=1)
 
 
 def _torch_self_attention(qkv):

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import amp, backend_cuda, nn, ops, optim
+from minigrad import amp, backend_cuda, backend_plain, nn, ops, optim
+from minigrad.backend_cuda import elementwise as cuda_elementwise
+from minigrad.backend_cuda import rows as cuda_rows
 from minigrad import functional as F
 from minigrad.nn.utils import clip_grad_norm_
 from op_cases import CASES, COND, IDS, TARGET
@@ -172,13 +174,13 @@ def test_softmax_kernel(cp, dtype, shape, causal):
     rng = cp.random.default_rng(0)
     s = rng.standard_normal(shape, dtype=dtype) * 3
     mask = cp.triu(cp.ones(shape[-2:], dtype=bool), k=shape[-1] - shape[-2] + 1) if causal else None
-    p = backend_cuda.softmax(s, scale=0.3, causal=causal)
+    p = cuda_rows.softmax(s, scale=0.3, causal=causal)
     close(p, plain_softmax(cp, s, dtype(0.3), mask), dtype)
     inplace = s.copy()
-    backend_cuda.softmax(inplace, scale=0.3, causal=causal, out=inplace)
+    cuda_rows.softmax(inplace, scale=0.3, causal=causal, out=inplace)
     close(inplace, p, dtype)
     g = rng.standard_normal(shape, dtype=dtype)
-    close(backend_cuda.softmax_backward(p, g, scale=0.3),
+    close(cuda_rows.softmax_backward(p, g, scale=0.3),
           p * (g - (g * p).sum(axis=-1, keepdims=True)) * dtype(0.3), dtype)
 
 
@@ -189,7 +191,7 @@ def test_cross_entropy_kernels(cp, dtype, rows, classes):
     rng = cp.random.default_rng(1)
     x = rng.standard_normal((2, rows, classes), dtype=dtype) * 4
     t = rng.integers(0, classes, (2, rows))
-    loss, lse = backend_cuda.cross_entropy_forward(x, t)
+    loss, lse = cuda_rows.cross_entropy_forward(x, t)
     m = x.max(axis=-1, keepdims=True)
     logp = x - m - cp.log(cp.exp(x - m).sum(axis=-1, keepdims=True))
     close(loss, -cp.take_along_axis(logp, t[..., None], axis=-1)[..., 0], dtype)
@@ -198,8 +200,8 @@ def test_cross_entropy_kernels(cp, dtype, rows, classes):
     scale[0, 0] = 0  # an ignored position
     d = cp.exp(logp)
     d.reshape(-1, classes)[cp.arange(2 * rows), t.reshape(-1)] -= 1
-    close(backend_cuda.cross_entropy_backward(x, lse, t, scale), d * scale[..., None], dtype)
-    close(backend_cuda.cross_entropy_backward(x, lse, t, dtype(0.5)), d * dtype(0.5), dtype)
+    close(cuda_rows.cross_entropy_backward(x, lse, t, scale), d * scale[..., None], dtype)
+    close(cuda_rows.cross_entropy_backward(x, lse, t, dtype(0.5)), d * dtype(0.5), dtype)
 
 
 @pytest.mark.cuda
@@ -209,7 +211,7 @@ def test_layer_norm_kernels(cp, dtype, n):
     rng = cp.random.default_rng(2)
     x = rng.standard_normal((3, 5, n), dtype=dtype) * 2 + 1
     w, b = rng.standard_normal(n, dtype=dtype), rng.standard_normal(n, dtype=dtype)
-    y, mean, rstd = backend_cuda.layer_norm_forward(x, w, b, 1e-5)
+    y, mean, rstd = cuda_rows.layer_norm_forward(x, w, b, 1e-5)
     mu = x.mean(axis=-1, keepdims=True)
     r = 1 / cp.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + dtype(1e-5))
     xh = (x - mu) * r
@@ -217,7 +219,7 @@ def test_layer_norm_kernels(cp, dtype, n):
     close(mean, mu[..., 0], dtype)
     close(rstd, r[..., 0], dtype)
     g = rng.standard_normal(x.shape, dtype=dtype)
-    dx, dw, db = backend_cuda.layer_norm_backward(x, w, g, mean, rstd)
+    dx, dw, db = cuda_rows.layer_norm_backward(x, w, g, mean, rstd)
     gh = g * w
     close(dx, r * (gh - gh.mean(axis=-1, keepdims=True)
                    - xh * (gh * xh).mean(axis=-1, keepdims=True)), dtype)
@@ -236,14 +238,67 @@ def test_gelu_kernels(cp, dtype):
     x64, g64 = x.astype(cp.float64), g.astype(cp.float64)
     cdf = 0.5 * (1 + erf(x64 / math.sqrt(2)))
     pdf = cp.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
-    close(backend_cuda.gelu(x), x64 * cdf, dtype)
-    close(backend_cuda.gelu_backward(x, g), g64 * (cdf + x64 * pdf), dtype)
+    close(cuda_elementwise.gelu(x), x64 * cdf, dtype)
+    close(cuda_elementwise.gelu_backward(x, g), g64 * (cdf + x64 * pdf), dtype)
     c = math.sqrt(2 / math.pi)
     t = cp.tanh(c * (x64 + 0.044715 * x64 ** 3))
-    close(backend_cuda.gelu_tanh(x), 0.5 * x64 * (1 + t), dtype)
-    close(backend_cuda.gelu_tanh_backward(x, g),
+    close(cuda_elementwise.gelu_tanh(x), 0.5 * x64 * (1 + t), dtype)
+    close(cuda_elementwise.gelu_tanh_backward(x, g),
           g64 * (0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * c * (1 + 3 * 0.044715 * x64 ** 2)),
           dtype)
+
+
+def _kernel_calls(cp, dtype):
+    """(name, call of a kernel set, tolerance scale) for every kernel of the seam, on CuPy
+    arrays of ``dtype``: what the ops and optimizers ask ``backend.kernels`` for."""
+    rng = cp.random.default_rng(6)
+
+    def r(*shape, scale=1.0):
+        return (rng.standard_normal(shape, dtype=cp.float64) * scale).astype(dtype)
+    x, g, w, b = r(6, 40, scale=3), r(6, 40), r(40), r(40)
+    t = rng.integers(0, 40, 6)
+    q, k, v = r(2, 3, 5, 4), r(2, 1, 7, 4), r(2, 3, 7, 6)
+    go = r(2, 3, 5, 6)
+    calls = {
+        "erf": lambda m: m.erf(x),
+        "gelu": lambda m: m.gelu_backward(x, g, m.gelu_forward(x)[1]) + m.gelu_forward(x)[0],
+        "gelu_tanh": lambda m: (m.gelu_tanh_backward(x, g, m.gelu_tanh_forward(x)[1])
+                                + m.gelu_tanh_forward(x)[0]),
+        "softmax_last": lambda m: m.softmax_backward(m.softmax(x, (1,)), g, (1,)),
+        "softmax_first": lambda m: m.softmax_backward(m.softmax(x, (0,)), g, (0,)),
+        "cross_entropy": lambda m: (m.cross_entropy_backward(
+            x, m.cross_entropy_forward(x, t)[1], t, g[:, 0]), m.cross_entropy_forward(x, t)[0]),
+        "layer_norm": lambda m: (m.layer_norm_backward(x, w, g, m.layer_norm_forward(x, w, b, 1e-5)[1]),
+                                 m.layer_norm_forward(x, w, b, 1e-5)[0]),
+        "attention": lambda m: _attention_both_ways(m, q, k, v, go),
+    }
+    return calls
+
+
+def _attention_both_ways(m, q, k, v, g):
+    out, saved, keep = m.attention_forward(q, k, v, 0.5, True, 0.0)
+    return out, m.attention_backward(g, out, saved, keep, 0.0, q, k, v, 0.5)
+
+
+def _flatten(result):
+    if isinstance(result, (tuple, list)):
+        return [a for part in result for a in _flatten(part)]
+    return [result]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16],
+                         ids=["float64", "float32", "float16"])  # float16: the plain fallback
+@pytest.mark.parametrize("name", ["erf", "gelu", "gelu_tanh", "softmax_last", "softmax_first",
+                                  "cross_entropy", "layer_norm", "attention"])
+def test_cuda_kernel_set_matches_the_plain_formulas(cp, dtype, name):
+    call = _kernel_calls(cp, dtype)[name]
+    tol = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=1e-4, atol=1e-5),
+           np.float16: dict(rtol=2e-2, atol=2e-2)}[dtype]
+    for a, ref in zip(_flatten(call(backend_cuda)), _flatten(call(backend_plain))):
+        assert a.dtype == ref.dtype and a.shape == ref.shape, (a.dtype, ref.dtype, a.shape)
+        np.testing.assert_allclose(cp.asnumpy(a).astype(np.float64),
+                                   cp.asnumpy(ref).astype(np.float64), **tol, err_msg=name)
 
 
 @pytest.mark.cuda

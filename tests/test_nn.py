@@ -470,6 +470,19 @@ def test_attention_weights_are_causal_and_normalised():
     assert not np.triu(w, k=1).any()
 
 
+def test_record_attention_keeps_each_layers_weights_without_changing_the_output():
+    blocks = nn.Sequential(nn.TransformerBlock(8, 2), nn.TransformerBlock(8, 4))
+    x = mg.randn(2, 5, 8)
+    plain = blocks(x).numpy()
+    with nn.record_attention(blocks) as layers:
+        recorded = blocks(x).numpy()
+    np.testing.assert_allclose(recorded, plain, rtol=1e-5, atol=1e-6)
+    assert [layer.weights.shape for layer in layers] == [(2, 2, 5, 5), (2, 4, 5, 5)]
+    assert not layers[0].weights.requires_grad
+    np.testing.assert_allclose(layers[1].weights.numpy().sum(-1), 1, rtol=1e-5)
+    assert not any(layer.keep_weights for layer in layers)  # switched off again
+
+
 def test_rotary_embedding_depends_on_relative_position_only(float64):
     rope = nn.RotaryEmbedding(4, max_len=32)
     q, k = mg.randn(1, 1, 1, 4), mg.randn(1, 1, 1, 4)

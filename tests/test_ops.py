@@ -1,5 +1,6 @@
-"""Every registered op: gradient checked against finite differences (first and second
-order), and compared with PyTorch where it is installed."""
+"""Every registered op: both backward paths checked against finite differences, against
+each other and at second order (``op_harness``), and compared with PyTorch where it is
+installed."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -9,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 import minigrad as mg
 from minigrad import REGISTRY
 from op_cases import CASES, NO_TORCH_EQUIVALENT, torch_equivalents
+from op_harness import CHECKS
 
 
 def test_every_registered_op_has_a_gradcheck_case():
@@ -23,16 +25,16 @@ def test_every_op_documents_its_derivative():
         assert info.derivative and info.kind in ("primitive", "fused", "composite"), name
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_gradcheck(name):
-    fn, make, *options = CASES[name]
-    assert mg.gradcheck(fn, make(), **(options[0] if options else {}))
+def test_every_float_input_of_every_case_requires_grad():
+    for name, (fn, make, *_) in CASES.items():
+        for i, x in enumerate(make()):
+            assert x.requires_grad or not mg.backend.is_floating(x.dtype), (name, i)
 
 
+@pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_gradgradcheck(name):
-    fn, make, *options = CASES[name]
-    assert mg.gradgradcheck(fn, make(), **(options[0] if options else {}))
+def test_op(name, check):
+    check(name)
 
 
 # ---------------------------------------------------------------- broadcasting

@@ -4,7 +4,7 @@
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
 """
 from minigrad.nn import functional, init, utils  # noqa: F401
-from minigrad.nn.attention import KVCache, MultiHeadAttention
+from minigrad.nn.attention import KVCache, MultiHeadAttention, record_attention
 from minigrad.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, Tanh
 from minigrad.nn.container import ModuleDict, ModuleList, Sequential
 from minigrad.nn.module import Module, Parameter

@@ -3,6 +3,8 @@
 Shapes: B batch, T new positions, S = positions in the cache + T, E = embed_dim,
 H = num_heads, D = E / H (head size).
 """
+import contextlib
+
 from minigrad import functional as F
 from minigrad.nn.layers import Linear
 from minigrad.nn.module import Module
@@ -44,11 +46,16 @@ class MultiHeadAttention(Module):
 
     ``forward(x, need_weights=False, cache=None)`` returns the output, or
     ``(output, weights)`` with the weights (B, H, T, S) before dropout when
-    ``need_weights``. With a ``KVCache``, x holds only the new positions, which attend to
-    the cached ones too."""
+    ``need_weights``. With ``keep_weights`` set (``record_attention`` sets it on every layer
+    of a model), each call also keeps its weights, cut from the graph, in ``self.weights``:
+    a model's plot reads them there instead of every layer passing them up. Without either,
+    attention is one fused op. With a ``KVCache``, x holds only the new positions, which
+    attend to the cached ones too."""
 
-    def __init__(self, embed_dim, num_heads, dropout=0.0, causal=True, bias=True, rope=False):
+    def __init__(self, embed_dim, num_heads, dropout=0.0, causal=True, bias=True, rope=False,
+                 keep_weights=False):
         super().__init__()
+        self.keep_weights, self.weights = keep_weights, None
         if embed_dim % num_heads:
             raise ValueError(f"MultiHeadAttention: embed_dim {embed_dim} is not divisible by "
                              f"num_heads {num_heads}")
@@ -70,7 +77,8 @@ class MultiHeadAttention(Module):
                              f"(batch, time, {self.embed_dim})")
         b, t, e = x.shape
         dropout = self.dropout if self.training else 0.0
-        if self.rope is None and cache is None and not need_weights:
+        with_weights = need_weights or self.keep_weights
+        if self.rope is None and cache is None and not with_weights:
             qkv = self.in_proj(x)
             return self.out_proj(self_attention(qkv, self.num_heads, self.causal, dropout))
         q, k, v = (self._split_heads(z) for z in self.in_proj(x).split(e, dim=-1))
@@ -81,8 +89,10 @@ class MultiHeadAttention(Module):
             k, v = cache.append(k, v)
         out = F.scaled_dot_product_attention(
             q, k, v, dropout_p=dropout, is_causal=self.causal,
-            return_weights=need_weights)
-        y, weights = out if need_weights else (out, None)
+            return_weights=with_weights)
+        y, weights = out if with_weights else (out, None)
+        if self.keep_weights:
+            self.weights = weights.detach()
         y = self.out_proj(y.transpose(1, 2).reshape(b, t, e))
         return (y, weights) if need_weights else y
 
@@ -97,3 +107,22 @@ class MultiHeadAttention(Module):
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, " \
                f"dropout={self.dropout}, causal={self.causal}"
+
+
+@contextlib.contextmanager
+def record_attention(model):
+    """Within the block, every ``MultiHeadAttention`` of ``model`` keeps the weights of its
+    last call in ``.weights`` (B, H, T, S); yields those layers, in order.
+
+        with nn.record_attention(model) as layers:
+            model(ids)
+        maps = [layer.weights for layer in layers]"""
+    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    before = [m.keep_weights for m in layers]
+    for m in layers:
+        m.keep_weights = True
+    try:
+        yield layers
+    finally:
+        for m, keep in zip(layers, before):
+            m.keep_weights = keep

@@ -9,7 +9,8 @@ from minigrad import functional as F
 from minigrad.autograd import no_grad
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
-from minigrad.tensor import Tensor, empty, ones, tensor, zeros
+from minigrad.creation import empty, ones, zeros
+from minigrad.tensor import Tensor, tensor
 
 
 class Linear(Module):

@@ -15,7 +15,7 @@ from minigrad import backend
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops import cat, cos, exp, sin, stack
-from minigrad.tensor import arange, empty
+from minigrad.creation import arange, empty
 
 
 def _check_length(layer, offset, length, max_len):

@@ -15,7 +15,7 @@ from minigrad.nn import init
 from minigrad.nn.container import ModuleList
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops import sigmoid, stack, tanh
-from minigrad.tensor import empty, zeros
+from minigrad.creation import empty, zeros
 
 
 class _Cell(Module):

@@ -50,8 +50,8 @@ class TransformerBlock(Module):
         x = ln1(x + Dropout(attn(x)));  x = ln2(x + ff(x))
     ``ff``: the feed-forward hidden width (default 4 * dim, giving the HW4
     ``FeedForward``), or a feed-forward Module to use as is (e.g.
-    ``FeedForward(dim, 1024, variant='gelu3')``). ``forward(x, need_weights, cache)`` passes
-    the last two to the attention (see ``MultiHeadAttention``)."""
+    ``FeedForward(dim, 1024, variant='gelu3')``). ``forward(x, cache)`` passes the
+    key/value cache to the attention (see ``MultiHeadAttention``)."""
 
     def __init__(self, dim, heads, ff=None, dropout=0.0, norm="pre", causal=True, bias=True,
                  rope=False):
@@ -67,19 +67,12 @@ class TransformerBlock(Module):
             ff = FeedForward(dim, ff, dropout=dropout, bias=bias)
         self.ff = ff
 
-    def forward(self, x, need_weights=False, cache=None):
-        # Weights only on request: without them attention is one fused op.
+    def forward(self, x, cache=None):
         if self.norm == "pre":
-            a = self.attn(self.ln1(x), need_weights=need_weights, cache=cache)
-            a, weights = a if need_weights else (a, None)
-            x = x + self.drop(a)
-            x = x + self.ff(self.ln2(x))
-        else:
-            a = self.attn(x, need_weights=need_weights, cache=cache)
-            a, weights = a if need_weights else (a, None)
-            x = self.ln1(x + self.drop(a))
-            x = self.ln2(x + self.ff(x))
-        return (x, weights) if need_weights else x
+            x = x + self.drop(self.attn(self.ln1(x), cache=cache))
+            return x + self.ff(self.ln2(x))
+        x = self.ln1(x + self.drop(self.attn(x, cache=cache)))
+        return self.ln2(x + self.ff(x))
 
     def extra_repr(self):
         return f"norm={self.norm!r}"
