@@ -10,6 +10,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]  # run from a checkout without installing
 import minigrad  # noqa: E402
 from op_cases import CASES  # noqa: E402
+from op_harness import CHECKS  # noqa: E402
 
 DOC = ROOT / "docs" / "ops.md"
 # The CUDA column is filled in by hand from a run of `pytest -m cuda` on a GPU.
@@ -19,29 +20,36 @@ CUDA_STATUS = "not yet run on a GPU"
 def _status(check, name):
     if name not in CASES:
         return "no case"
-    fn, make, *options = CASES[name]
     minigrad.manual_seed(0)
-    ok = check(fn, make(), raise_exception=False, **(options[0] if options else {}))
-    return "pass" if ok else "FAIL"
+    try:
+        check(name)
+    except AssertionError:
+        return "FAIL"
+    return "pass"
 
 
 def render():
     lines = ["# Ops", "",
              "Every op of the engine, generated from `minigrad.REGISTRY` by "
-             "`python tests/make_ops_doc.py`, which runs the checks it reports: float64 "
-             "central differences (`gradcheck`, full Jacobian) and second order "
-             "(`gradgradcheck`) on the NumPy backend, from the cases in `tests/op_cases.py`. "
-             "Forward values and gradients are also compared with PyTorch in "
-             "`tests/test_ops.py` where it is installed.", "",
-             "| op | kind | derivative | first order (numpy) | second order (numpy) | cuda | defined in |",
-             "|---|---|---|---|---|---|---|"]
+             "`python tests/make_ops_doc.py`, which runs the checks it reports "
+             "(`tests/op_harness.py`) on the cases in `tests/op_cases.py`, in float64 on the "
+             "NumPy backend: the gradient of a plain `backward()` (the array fast path where "
+             "the op has one) against central differences, the gradient with "
+             "`create_graph=True` (the engine-op backward) against central differences, the "
+             "two against each other, and second order (`gradgradcheck`). Forward values and "
+             "gradients are also compared with PyTorch in `tests/test_ops.py` where it is "
+             "installed, and `tests/test_planted_bugs.py` proves the checks catch wrong "
+             "backward rules.", "",
+             "| op | kind | derivative | fast path | engine path | paths agree | second order "
+             "| cuda | defined in |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in sorted(minigrad.REGISTRY):
         info = minigrad.REGISTRY[name]
         where = info.impl.__module__.replace(".", "/") + ".py"
         derivative = info.derivative.replace("|", "\\|")
-        lines.append(f"| `{name}` | {info.kind} | {derivative} | "
-                     f"{_status(minigrad.gradcheck, name)} | "
-                     f"{_status(minigrad.gradgradcheck, name)} | {CUDA_STATUS} | `{where}` |")
+        statuses = " | ".join(_status(check, name) for check in CHECKS)
+        lines.append(f"| `{name}` | {info.kind} | {derivative} | {statuses} | {CUDA_STATUS} "
+                     f"| `{where}` |")
     return "\n".join(lines) + "\n"
 
 
