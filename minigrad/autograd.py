@@ -124,6 +124,14 @@ class Function:
     #: Optional array fast path: ``backward_arrays(grad, out)`` with ``grad`` an array,
     #: returning one array (or None) per input. Used when no graph is being built.
     backward_arrays = None
+    #: What the backward rules read: the indices of the inputs (None: all of them) and
+    #: whether the output. If one of these is changed in place after the op ran, backward
+    #: refuses to compute a gradient from the changed values (see ``check_saved``).
+    saved_inputs = None
+    saves_output = True
+    #: The output shares the first input's memory (reshape, permute, slicing), so it shares
+    #: its version counter: an in-place change through one is a change of the other.
+    is_view = False
 
     def __init__(self, **params):
         self.__dict__.update(params)
@@ -167,11 +175,52 @@ class Function:
         if _modes.grad_enabled and _any_requires_grad(inputs):
             out = Tensor._wrap(data, True)
             out._fn, out._inputs = fn, inputs
+            if fn.is_view:
+                out._vc = inputs[0]._vc
+            fn.versions = tuple(t._vc[0] for t in _saved(fn, inputs))
+            fn.out_version = out._vc[0]
             if _modes.anomaly:
                 fn.trace = "".join(traceback.format_stack()[:-2])
+                fn.checksums = tuple(_checksum(t.data) for t in _saved(fn, inputs))
         else:
             out = Tensor._wrap(data, False)
+            if fn.is_view:
+                out._vc = inputs[0]._vc
         return out
+
+
+def _saved(fn, inputs):
+    return inputs if fn.saved_inputs is None else [inputs[i] for i in fn.saved_inputs]
+
+
+def _checksum(array):
+    """A fingerprint of an array's bytes (anomaly mode: catches writes through ``.data``)."""
+    return hash(backend.to_device(array, "cpu").tobytes())
+
+
+def check_saved(node):
+    """Refuse to differentiate ``node``'s op when a tensor its backward reads was changed in
+    place after the op ran: the gradient would be computed from the changed values."""
+    fn, inputs = node._fn, node._inputs
+    indices = range(len(inputs)) if fn.saved_inputs is None else fn.saved_inputs
+    for i, version in zip(indices, fn.versions):
+        if inputs[i]._vc[0] != version:
+            _modified(fn, f"input {i} (shape {inputs[i].shape})", version, inputs[i]._vc[0])
+    if fn.saves_output and node._vc[0] != fn.out_version:
+        _modified(fn, f"its output (shape {node.shape})", fn.out_version, node._vc[0])
+    for i, checksum in zip(indices, getattr(fn, "checksums", ())):
+        if _checksum(inputs[i].data) != checksum:
+            raise RuntimeError(f"backward of {fn.name}: input {i} (shape {inputs[i].shape}) was "
+                               "changed after the op ran (through .data, which no version "
+                               "counter sees); the gradient would be wrong")
+
+
+def _modified(fn, what, expected, now):
+    raise RuntimeError(
+        f"backward of {fn.name}: {what}, which its gradient needs, was changed by an in-place "
+        f"operation after {fn.name} used it (version {now}, expected {expected}). Use the "
+        "out-of-place form (x = x.add(y) instead of x.add_(y)) or clone() the tensor first.\n"
+        f"The forward call that created {fn.name}:\n{getattr(fn, 'trace', '(run under minigrad.detect_anomaly() to see it)')}")
 
 
 def _any_requires_grad(inputs):
@@ -264,6 +313,7 @@ def run_backward(root, grad, create_graph=False, capture=None):
 def _input_grads(node, g, create_graph):
     """The gradients of ``node``'s inputs, by the op's array fast path when it has one and
     no graph is being built, else by its engine-op ``backward``."""
+    check_saved(node)
     fn = node._fn
     if create_graph or fn.backward_arrays is None:
         return fn.backward(g, node)

@@ -7,7 +7,7 @@ forward and backward stand side by side; the math and shape methods with PyTorch
 import numpy as np
 
 from minigrad import autograd, backend
-from minigrad.tensor_methods import TensorMethods
+from minigrad.tensor_methods import InPlaceMethods, TensorMethods
 
 
 def _to_array(data, dtype=None, device=None):
@@ -34,7 +34,7 @@ def _to_array(data, dtype=None, device=None):
     return data
 
 
-class Tensor(TensorMethods):
+class Tensor(TensorMethods, InPlaceMethods):
     """An n-dimensional array that records the ops applied to it for ``backward()``.
 
     ``data`` is the backend array (``numpy.ndarray`` or ``cupy.ndarray``); ``grad`` is a
@@ -42,7 +42,9 @@ class Tensor(TensorMethods):
     (``_fn``) and its inputs (``_inputs``); leaves have ``_fn = None``.
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "_fn", "_inputs", "__weakref__")
+    # _vc: the version counter, a one-item list shared with the views of the same memory;
+    # every in-place change adds one (see autograd.check_saved).
+    __slots__ = ("data", "requires_grad", "grad", "_fn", "_inputs", "_vc", "__weakref__")
     # Make NumPy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor).
     __array_priority__ = 1000
 
@@ -54,12 +56,14 @@ class Tensor(TensorMethods):
         self.grad = None
         self._fn = None
         self._inputs = ()
+        self._vc = [0]
 
     @classmethod
     def _wrap(cls, array, requires_grad):
         """A Tensor around ``array`` without checks or copies (the ops' fast path)."""
         t = object.__new__(Tensor)
         t.data, t.requires_grad, t.grad, t._fn, t._inputs = array, requires_grad, None, None, ()
+        t._vc = [0]
         return t
 
     # ------------------------------------------------------------ properties
@@ -129,8 +133,31 @@ class Tensor(TensorMethods):
         autograd.backward(self, grad, create_graph)
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor._wrap(self.data, False)
+        """The same data, cut from the graph (sharing the version counter: an in-place change
+        of either is seen by the ops that saved the other)."""
+        t = Tensor._wrap(self.data, False)
+        t._vc = self._vc
+        return t
+
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's memory has seen (PyTorch's name)."""
+        return self._vc[0]
+
+    def _begin_inplace(self, op):
+        """Check that ``op`` may change this tensor in place, and count the change. As in
+        PyTorch, a leaf that requires grad changes in place only under ``no_grad()``;
+        minigrad records no in-place ops, so neither does a tensor of a graph."""
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._fn is None:
+                raise RuntimeError(f"{op}: a leaf tensor that requires grad (shape {self.shape}) "
+                                   "cannot be changed in place while grad is recorded; do it "
+                                   "under minigrad.no_grad()")
+            raise RuntimeError(f"{op}: this tensor (shape {self.shape}) was computed by a "
+                               f"recorded {self._fn.name} op, and minigrad does not record "
+                               "in-place ops; use the out-of-place form (x = x.op(...)) or "
+                               "do it under minigrad.no_grad()")
+        self._vc[0] += 1
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not backend.is_floating(self.dtype):
@@ -139,6 +166,7 @@ class Tensor(TensorMethods):
         return self
 
     def zero_(self):
+        self._begin_inplace("zero_")
         self.data[...] = 0
         return self
 
@@ -267,9 +295,7 @@ class Tensor(TensorMethods):
         return ops.getitem(self, index)
 
     def __setitem__(self, index, value):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("in-place assignment to a tensor that requires grad would break "
-                               "its gradient; do it under no_grad() or build a new tensor")
+        self._begin_inplace("x[index] = value")
         self.data[ops.index_arrays(index)] = value.data if isinstance(value, Tensor) else value
 
     def __eq__(self, other):

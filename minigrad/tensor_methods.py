@@ -156,3 +156,75 @@ class MinMax(tuple):
     @property
     def indices(self):
         return self[1]
+
+
+class InPlaceMethods:
+    """In-place methods with PyTorch's trailing-underscore names. Each changes the tensor's
+    own memory (so its views see the change) and counts one version: a recorded op that
+    saved the tensor then refuses to differentiate with the changed values. As in
+    PyTorch, a leaf that requires grad changes in place only under ``no_grad()``; unlike
+    PyTorch, a tensor of a recorded graph does not change in place at all (minigrad records
+    no in-place ops: write ``x = x.add(y)``)."""
+
+    __slots__ = ()
+
+    def _assign(self, op, result):
+        """Write ``result`` (a Tensor, array or number broadcast to this shape) into this
+        tensor's memory, in its dtype."""
+        self._begin_inplace(op)
+        values = result.data if isinstance(result, type(self)) else result
+        if getattr(values, "shape", ()) != self.shape:
+            values = self.xp.broadcast_to(self.xp.asarray(values), self.shape)
+        self.data[...] = values
+        return self
+
+    def _out_of_place(self, op, fn, *args):
+        """``fn(self, *args)`` computed without recording, to be written back in place."""
+        with minigrad.no_grad():
+            result = fn(self, *args)
+        if result.shape != self.shape:
+            raise RuntimeError(f"{op}: the result has shape {result.shape}, but an in-place "
+                               f"op must keep the tensor's shape {self.shape}")
+        return result
+
+    def add_(self, other, alpha=1):
+        other = other if alpha == 1 else other * alpha
+        return self._assign("add_", self._out_of_place("add_", minigrad.ops.add, other))
+
+    def sub_(self, other, alpha=1):
+        other = other if alpha == 1 else other * alpha
+        return self._assign("sub_", self._out_of_place("sub_", minigrad.ops.sub, other))
+
+    def mul_(self, other):
+        return self._assign("mul_", self._out_of_place("mul_", minigrad.ops.mul, other))
+
+    def div_(self, other):
+        return self._assign("div_", self._out_of_place("div_", minigrad.ops.div, other))
+
+    def clamp_(self, min=None, max=None):
+        return self._assign("clamp_", self._out_of_place("clamp_", minigrad.ops.clamp, min, max))
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        return self._assign("masked_fill_", self._out_of_place(
+            "masked_fill_", minigrad.ops.masked_fill, mask, value))
+
+    def fill_(self, value):
+        return self._assign("fill_", value.item() if isinstance(value, type(self)) else value)
+
+    def copy_(self, src):
+        """This tensor's values set to ``src``'s (broadcast, cast, moved to this device)."""
+        if isinstance(src, type(self)):
+            src = minigrad.backend.to_device(src.data, self.device)
+        return self._assign("copy_", src)
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Samples of N(mean, std^2) from the seeded generator."""
+        draws = minigrad.backend.generator(self.xp).standard_normal(self.shape)
+        return self._assign("normal_", draws * std + mean)
+
+    def uniform_(self, a=0.0, b=1.0):
+        """Samples of U(a, b) from the seeded generator."""
+        draws = minigrad.backend.generator(self.xp).random(self.shape)
+        return self._assign("uniform_", draws * (b - a) + a)

@@ -14,6 +14,7 @@ from minigrad import backend
 
 def _fill(tensor, values):
     tensor.data[...] = values
+    tensor._vc[0] += 1  # an in-place change: a graph that saved the tensor is stale
     return tensor
 
 

@@ -266,6 +266,7 @@ class Module:
             for name, target in self._state_tensors():
                 if name in state_dict:
                     target.data[...] = _array_like(state_dict[name], target)
+                    target._vc[0] += 1
         return IncompatibleKeys(missing, unexpected)
 
     def _state_tensors(self):
@@ -297,7 +298,10 @@ def _indent(text):
 
 def _move_in_place(t, device, dtype):
     cast = dtype if dtype is not None and backend.is_floating(t.dtype) else None
-    t.data = Tensor(t.data, dtype=cast, device=device).data
+    moved = Tensor(t.data, dtype=cast, device=device).data
+    if moved is not t.data:
+        t.data = moved
+        t._vc[0] += 1
     if t.grad is not None:
         t.grad.data = Tensor(t.grad.data, dtype=cast, device=device).data
 

@@ -17,6 +17,9 @@ _C = math.sqrt(2.0 / math.pi)
 @register("gelu", "y = x Phi(x); dy/dx = Phi(x) + x phi(x), Phi the normal CDF (erf), "
           "phi its density", kind="fused")
 class GELU(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         y, self.saved = backend.kernels(x).gelu_forward(x)
         return y
@@ -37,6 +40,9 @@ class GELU(Function):
 @register("gelu_tanh", "y = x/2 (1 + tanh u), u = c (x + 0.044715 x^3); "
           "dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)", kind="fused")
 class GELUTanh(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         y, self.saved = backend.kernels(x).gelu_tanh_forward(x)
         return y

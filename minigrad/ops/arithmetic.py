@@ -9,6 +9,9 @@ from minigrad.ops.broadcast import sum_to_shape
 
 @register("add", "d(a+b)/da = 1, d(a+b)/db = 1")
 class Add(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, a, b):
         return a + b
 
@@ -24,6 +27,9 @@ def add(a, b):
 
 @register("sub", "d(a-b)/da = 1, d(a-b)/db = -1")
 class Sub(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, a, b):
         return a - b
 
@@ -44,6 +50,9 @@ def rsub(a, b):
 
 @register("mul", "d(a*b)/da = b, d(a*b)/db = a")
 class Mul(Function):
+    saved_inputs = (0, 1)
+    saves_output = False
+
     def forward(self, a, b):
         return a * b
 
@@ -60,6 +69,9 @@ def mul(a, b):
 
 @register("div", "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
 class Div(Function):
+    saved_inputs = (0, 1)
+    saves_output = False
+
     def forward(self, a, b):
         return a / b
 
@@ -77,6 +89,9 @@ def div(a, b):
 
 @register("neg", "d(-x)/dx = -1")
 class Neg(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return -x
 
@@ -91,6 +106,9 @@ def neg(x):
 
 @register("maximum", "d max(a,b)/da = 1 where a > b, 1/2 where a == b, else 0")
 class Maximum(Function):
+    saved_inputs = (0, 1)
+    saves_output = False
+
     def forward(self, a, b):
         return backend.get_array_module(a).maximum(a, b)
 
@@ -105,6 +123,9 @@ def maximum(a, b):
 
 @register("minimum", "d min(a,b)/da = 1 where a < b, 1/2 where a == b, else 0")
 class Minimum(Function):
+    saved_inputs = (0, 1)
+    saves_output = False
+
     def forward(self, a, b):
         return backend.get_array_module(a).minimum(a, b)
 

@@ -55,6 +55,10 @@ def expand_back(grad, in_shape, axes, keepdims):
 
 @register("reshape", "identity on the elements; the gradient is reshaped back")
 class Reshape(Function):
+    saved_inputs = ()
+    saves_output = False
+    is_view = True
+
     def forward(self, x):
         return x.reshape(self.shape)
 
@@ -89,6 +93,10 @@ def reshape(x, *shape):
 
 @register("expand", "broadcast: the gradient is summed over the stretched dimensions")
 class Expand(Function):
+    saved_inputs = ()
+    saves_output = False
+    is_view = True
+
     def forward(self, x):
         return backend.get_array_module(x).broadcast_to(x, self.shape)
 
@@ -117,6 +125,9 @@ broadcast_to = expand
 
 @register("sum", "d sum(x)/dx_i = 1: the gradient is broadcast back over the summed dimensions")
 class Sum(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 

@@ -8,6 +8,9 @@ from minigrad.ops.base import broadcast_pair, const
 
 @register("astype", "identity; the gradient is cast back to the input's dtype")
 class AsType(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return x.astype(self.dtype)
 
@@ -26,6 +29,9 @@ def astype(x, dtype):
 
 @register("to_device", "identity; the gradient moves back to the input's device")
 class ToDevice(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return backend.to_device(x, self.device)
 
@@ -43,6 +49,9 @@ def to_device(x, device):
 
 @register("clone", "identity: d x/dx = 1")
 class Clone(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return x.copy()
 

@@ -15,6 +15,9 @@ from minigrad.tensor import Tensor
 
 @register("pow_scalar", "d(x^p)/dx = p x^(p-1)")
 class PowScalar(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return x ** self.exponent
 
@@ -28,6 +31,8 @@ class PowScalar(Function):
 
 @register("pow", "d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a")
 class Pow(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         return a ** b
 
@@ -52,6 +57,8 @@ def pow(a, b):
 
 @register("sqrt", "d sqrt(x)/dx = 1 / (2 sqrt(x))")
 class Sqrt(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return backend.get_array_module(x).sqrt(x)
 
@@ -67,6 +74,8 @@ def sqrt(x):
 
 @register("exp", "d exp(x)/dx = exp(x)")
 class Exp(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return backend.get_array_module(x).exp(x)
 
@@ -80,6 +89,9 @@ def exp(x):
 
 @register("log", "d log(x)/dx = 1/x")
 class Log(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return backend.get_array_module(x).log(x)
 
@@ -95,6 +107,8 @@ def log(x):
 
 @register("tanh", "d tanh(x)/dx = 1 - tanh(x)^2")
 class Tanh(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return backend.get_array_module(x).tanh(x)
 
@@ -109,6 +123,8 @@ def tanh(x):
 
 @register("sigmoid", "d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x))")
 class Sigmoid(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         xp = backend.get_array_module(x)
         # Two branches so that exp never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) else.
@@ -126,6 +142,9 @@ def sigmoid(x):
 
 @register("relu", "d relu(x)/dx = 1 if x > 0 else 0")
 class ReLU(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return backend.get_array_module(x).maximum(x, 0)
 
@@ -140,6 +159,9 @@ def relu(x):
 
 @register("erf", "d erf(x)/dx = 2/sqrt(pi) exp(-x^2)")
 class Erf(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return backend.kernels(x).erf(x)
 
@@ -156,6 +178,9 @@ def erf(x):
 
 @register("sin", "d sin(x)/dx = cos(x)")
 class Sin(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return backend.get_array_module(x).sin(x)
 
@@ -169,6 +194,9 @@ def sin(x):
 
 @register("cos", "d cos(x)/dx = -sin(x)")
 class Cos(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return backend.get_array_module(x).cos(x)
 
@@ -182,6 +210,9 @@ def cos(x):
 
 @register("abs", "d|x|/dx = sign(x) (0 at x = 0)")
 class Abs(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return backend.get_array_module(x).abs(x)
 
@@ -196,6 +227,9 @@ def abs(x):
 
 @register("clamp", "d clamp(x, lo, hi)/dx = 1 inside [lo, hi], 0 outside")
 class Clamp(Function):
+    saved_inputs = (0,)
+    saves_output = False
+
     def forward(self, x):
         return backend.get_array_module(x).clip(x, self.min, self.max)
 

@@ -13,7 +13,11 @@ from minigrad.tensor import Tensor
 
 @register("getitem", "d x[i]/dx: the gradient is added into zeros at the indexed positions")
 class GetItem(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, x):
+        self.is_view = _is_basic(self.index)  # slices give views, index arrays copies
         return x[self.index]
 
     def backward(self, grad, out):
@@ -43,6 +47,9 @@ def getitem(x, index):
 @register("index_add_into", "z = zeros(shape); z[i] += g; its derivative is indexing: dz/dg = g[i]")
 class IndexAddInto(Function):
     """Backward of indexing: scatters ``g`` into zeros, adding repeated indices."""
+
+    saved_inputs = ()
+    saves_output = False
 
     def forward(self, g):
         xp = backend.get_array_module(g)
@@ -79,6 +86,9 @@ def index_add_into(grad, shape, index):
 
 @register("where", "d where(c, a, b)/da = c, d/db = not c")
 class Where(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, a, b):
         return backend.get_array_module(a).where(self.cond, a, b)
 

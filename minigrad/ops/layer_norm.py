@@ -24,6 +24,9 @@ from minigrad.ops.reduce import mean
 class LayerNorm(Function):
     """Normalises over the trailing ``axes``, viewed as the rows of a (N, D) matrix."""
 
+    saved_inputs = (0, 1)
+    saves_output = False
+
     def forward(self, x, w, b):
         d = w.size
         y, self.saved = backend.kernels(x).layer_norm_forward(

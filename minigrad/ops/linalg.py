@@ -19,6 +19,9 @@ class MatMul(Function):
     """``a @ b`` for a.ndim, b.ndim >= 2, batch dimensions broadcast as in NumPy.
     ``low``: the dtype autocast computes in (None: the operands' own)."""
 
+    saved_inputs = (0, 1)
+    saves_output = False
+
     low = None
 
     def forward(self, a, b):
@@ -76,6 +79,9 @@ def matmul(a, b):
 class Linear(Function):
     """A layer's affine map as one op: one matrix product each way on the flattened batch,
     and the weight gradient comes out in W's own layout. ``low`` as in MatMul."""
+
+    saved_inputs = (0, 1)
+    saves_output = False
 
     low = None
 

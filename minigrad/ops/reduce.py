@@ -20,6 +20,9 @@ def _count(shape, axes):
 
 @register("mean", "d mean(x)/dx_i = 1/n (n: number of elements averaged)")
 class Mean(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, x):
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
@@ -38,6 +41,8 @@ def mean(x, axis=None, keepdims=False):
 class _Extreme(Function):
     """max/min: the gradient goes to the elements equal to the result, split evenly
     between ties (as PyTorch's max over all elements does)."""
+
+    saved_inputs = (0,)
 
     def backward(self, grad, out):
         x = out._inputs[0]
@@ -75,6 +80,8 @@ def min(x, axis=None, keepdims=False):
 
 @register("logsumexp", "d logsumexp(x)/dx_i = softmax(x)_i")
 class LogSumExp(Function):
+    saved_inputs = (0,)
+
     def forward(self, x):
         xp = backend.get_array_module(x)
         m = x.max(axis=self.axes, keepdims=True)

@@ -14,6 +14,10 @@ from minigrad.ops.index import getitem
 
 @register("permute", "identity on the elements; the gradient is permuted back")
 class Permute(Function):
+    saved_inputs = ()
+    saves_output = False
+    is_view = True
+
     def forward(self, x):
         return x.transpose(self.axes)
 
@@ -70,6 +74,9 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 @register("concat", "the gradient is split back into the pieces")
 class Concat(Function):
+    saved_inputs = ()
+    saves_output = False
+
     def forward(self, *xs):
         return backend.get_array_module(xs[0]).concatenate(xs, axis=self.axis)
 

@@ -15,6 +15,8 @@ from minigrad.tensor import Tensor
 @register("softmax", "y = exp(x) / sum(exp(x)); dx = y * (g - sum(g * y)) along the axis",
           kind="fused")
 class Softmax(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return backend.kernels(x).softmax(x, self.axis)
 
@@ -39,6 +41,8 @@ def softmax(x, axis=-1):
 @register("log_softmax", "y = x - logsumexp(x); dx = g - softmax(x) * sum(g) along the axis",
           kind="fused")
 class LogSoftmax(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         xp = backend.get_array_module(x)
         shifted = x - x.max(axis=self.axis, keepdims=True)
@@ -69,6 +73,9 @@ class CrossEntropy(Function):
     target class t and class weights w (all 1 by default). Targets equal to
     ``ignore_index`` contribute nothing; the mean divides by the sum of the weights of the
     counted positions (PyTorch's rule)."""
+
+    saved_inputs = (0,)
+    saves_output = False
 
     def forward(self, logits):
         xp = backend.get_array_module(logits)

@@ -71,6 +71,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     self.update(p.data, p.grad.data, self.state.setdefault(p, {}), group)
+                    p._vc[0] += 1  # changed in place: a graph that saved p is stale now
 
     def update(self, p, g, state, group):
         """Change the array ``p`` in place, given its gradient ``g``."""
