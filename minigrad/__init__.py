@@ -12,21 +12,31 @@ from minigrad.backend import (  # noqa: F401
     bool_, double, float16, float32, float64, get_default_dtype, get_rng_state, half, int32,
     int64, long, manual_seed, set_default_dtype, set_rng_state, uint8)
 from minigrad.ops import (  # noqa: F401
-    abs, cat, chunk, clamp, concat, cos, erf, exp, expand, flatten, log, logsumexp, matmul,
-    log_softmax, maximum, mean, minimum, permute, relu, reshape, sigmoid, sin, softmax, split,
-    sqrt, squeeze, stack, sum, tanh, transpose, tril, triu, unsqueeze, var, where)
+    abs, add, bmm, cat, chunk, concat, cos, cumprod, cumsum, div, einsum, erf, exp, expand,
+    flatten, flip, gather, index_select, log, log_softmax, logsumexp, matmul, maximum, mean,
+    minimum, mul, neg, permute, pow, relu, repeat_interleave, reshape, roll, scatter,
+    scatter_add, sigmoid, sin, softmax, split, sqrt, squeeze, stack, std, sub, sum, tanh,
+    transpose, tril, triu, unsqueeze, var)
 from minigrad.tensor import Tensor, tensor  # noqa: F401
 from minigrad.creation import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, multinomial, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
+from minigrad.functions import (  # noqa: F401
+    ValuesIndices, allclose, argmax, argmin, argsort, bincount, clamp, clip, device, equal,
+    from_numpy, is_tensor, isclose, logical_and, logical_not, logical_or, logical_xor, max, min,
+    nonzero, numel, sort, topk, where)
 from minigrad import functional  # noqa: F401,E402
+
+# PyTorch's dtype names (``dtype=torch.float``, ``torch.long``, ``torch.bool``).
+float, int, bool = float32, int32, bool_  # noqa: A001
 from minigrad.gradcheck import gradcheck, gradgradcheck  # noqa: F401,E402
 
 
 class cuda:
-    """``minigrad.cuda.is_available()`` / ``minigrad.cuda.synchronize()``."""
+    """``minigrad.cuda.is_available()``, ``synchronize()``, ``empty_cache()``."""
     is_available = staticmethod(backend.cuda_is_available)
     synchronize = staticmethod(backend.synchronize)
+    empty_cache = staticmethod(backend.empty_cache)
 
 
 __version__ = "0.1.0"

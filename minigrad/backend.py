@@ -144,6 +144,13 @@ def synchronize():
         cupy.cuda.get_current_stream().synchronize()
 
 
+def empty_cache():
+    """Hand the GPU memory CuPy keeps for reuse back to the driver (a no-op without CuPy)."""
+    cupy = _cupy()
+    if cupy is not None and cuda_is_available():
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
 # ---------------------------------------------------------------- kernels
 
 #: The kernels that ``backend_cpu``, ``backend_cuda`` and ``backend_plain`` all define.

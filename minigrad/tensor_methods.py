@@ -1,40 +1,47 @@
 """The methods of ``Tensor`` with PyTorch's names and arguments (``x.sum(dim, keepdim)``,
 ``x.reshape(2, 3)``, ``x.max(dim)`` returning values and indices), each a call of its op
-in ``minigrad.ops``, where the op's forward and backward stand side by side."""
+in ``minigrad.ops`` (where the op's forward and backward stand side by side) or of a
+top-level function in ``minigrad.functions``; and the in-place methods (``x.add_(y)``)."""
 # The package, not minigrad.ops: the ops import Tensor, which is built on this module, so
 # they are looked up when a method is called.
 import minigrad
 
 
 class TensorMethods:
-    """Mixed into ``Tensor``."""
+    """Mixed into ``Tensor``: its methods with PyTorch's names."""
 
     __slots__ = ()
 
-    # ------------------------------------------------------------ math methods (PyTorch names)
+    # ------------------------------------------------------------ reductions
 
-    def sum(self, dim=None, keepdim=False):
-        return minigrad.ops.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, **numpy_names):
+        return minigrad.ops.sum(self, dim, keepdim, **numpy_names)
 
-    def mean(self, dim=None, keepdim=False):
-        return minigrad.ops.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, **numpy_names):
+        return minigrad.ops.mean(self, dim, keepdim, **numpy_names)
 
-    def var(self, dim=None, keepdim=False, correction=1):
-        return minigrad.ops.var(self, dim, keepdim, correction)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return minigrad.ops.var(self, dim, unbiased, keepdim, correction=correction)
 
-    def std(self, dim=None, keepdim=False, correction=1):
-        return minigrad.ops.sqrt(minigrad.ops.var(self, dim, keepdim, correction))
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return minigrad.ops.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def logsumexp(self, dim, keepdim=False):
+        return minigrad.ops.logsumexp(self, dim, keepdim)
 
     def max(self, dim=None, keepdim=False):
-        """The maximum; with ``dim``, ``(values, indices)`` as in PyTorch."""
-        if dim is None:
-            return minigrad.ops.max(self)
-        return MinMax(minigrad.ops.max(self, dim, keepdim), self.argmax(dim, keepdim))
+        """The maximum; with ``dim``, ``(values, indices)``; with a tensor, the elementwise
+        maximum (PyTorch's three forms)."""
+        return minigrad.functions.max(self, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
-        if dim is None:
-            return minigrad.ops.min(self)
-        return MinMax(minigrad.ops.min(self, dim, keepdim), self.argmin(dim, keepdim))
+        return minigrad.functions.min(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return minigrad.functions.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return minigrad.functions.argmin(self, dim, keepdim)
 
     def any(self):
         return bool(self.data.any())
@@ -42,14 +49,48 @@ class TensorMethods:
     def all(self):
         return bool(self.data.all())
 
-    def argmax(self, dim=None, keepdim=False):
-        return self._wrap(self.xp.argmax(self.data, axis=dim, keepdims=keepdim), False)
+    def norm(self, p=2, dim=None, keepdim=False):
+        """The 2-norm (square root of the sum of squares) over ``dim``."""
+        if p not in (2, "fro"):
+            raise NotImplementedError(f"norm: only the 2-norm is supported, got p={p!r}")
+        return minigrad.ops.sqrt(minigrad.ops.sum(self * self, dim, keepdim))
 
-    def argmin(self, dim=None, keepdim=False):
-        return self._wrap(self.xp.argmin(self.data, axis=dim, keepdims=keepdim), False)
+    # ------------------------------------------------------------ sorting and selecting
 
-    def logsumexp(self, dim, keepdim=False):
-        return minigrad.ops.logsumexp(self, dim, keepdim)
+    def sort(self, dim=-1, descending=False, stable=False):
+        return minigrad.functions.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return minigrad.functions.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return minigrad.functions.topk(self, k, dim, largest, sorted)
+
+    def gather(self, dim, index):
+        return minigrad.ops.gather(self, dim, index)
+
+    def scatter(self, dim, index, src=None, value=None):
+        return minigrad.ops.scatter(self, dim, index, src, value)
+
+    def scatter_add(self, dim, index, src):
+        return minigrad.ops.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim, index):
+        return minigrad.ops.index_select(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        return minigrad.ops.masked_fill(self, mask, value)
+
+    def nonzero(self, as_tuple=False):
+        return minigrad.functions.nonzero(self, as_tuple)
+
+    def cumsum(self, dim):
+        return minigrad.ops.cumsum(self, dim)
+
+    def cumprod(self, dim):
+        return minigrad.ops.cumprod(self, dim)
+
+    # ------------------------------------------------------------ elementwise
 
     def exp(self):
         return minigrad.ops.exp(self)
@@ -81,11 +122,25 @@ class TensorMethods:
     def pow(self, exponent):
         return minigrad.ops.pow(self, exponent)
 
-    def clamp(self, min=None, max=None):
-        return minigrad.ops.clamp(self, min, max)
+    def add(self, other, alpha=1):
+        return minigrad.ops.add(self, other if alpha == 1 else other * alpha)
 
-    def matmul(self, other):
-        return minigrad.ops.matmul(self, other)
+    def sub(self, other, alpha=1):
+        return minigrad.ops.sub(self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return minigrad.ops.mul(self, other)
+
+    def div(self, other):
+        return minigrad.ops.div(self, other)
+
+    def neg(self):
+        return minigrad.ops.neg(self)
+
+    def clamp(self, min=None, max=None):
+        return minigrad.functions.clamp(self, min, max)
+
+    clip = clamp
 
     def softmax(self, dim):
         return minigrad.ops.softmax(self, dim)
@@ -93,8 +148,58 @@ class TensorMethods:
     def log_softmax(self, dim):
         return minigrad.ops.log_softmax(self, dim)
 
-    def masked_fill(self, mask, value):
-        return minigrad.ops.masked_fill(self, mask, value)
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return minigrad.functions.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return minigrad.functions.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other):
+        return minigrad.functions.equal(self, other)
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
+
+    def logical_and(self, other):
+        return minigrad.functions.logical_and(self, other)
+
+    def logical_or(self, other):
+        return minigrad.functions.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return minigrad.functions.logical_xor(self, other)
+
+    def logical_not(self):
+        return minigrad.functions.logical_not(self)
+
+    # ------------------------------------------------------------ products
+
+    def matmul(self, other):
+        return minigrad.ops.matmul(self, other)
+
+    def bmm(self, mat2):
+        return minigrad.ops.bmm(self, mat2)
+
+    def t(self):
+        """The transpose of a matrix (a tensor of at most 2 dimensions)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor of at most 2 dimensions, got {self.shape}")
+        return minigrad.ops.permute(self, tuple(range(self.ndim))[::-1])
 
     def tril(self, diagonal=0):
         return minigrad.ops.tril(self, diagonal)
@@ -102,7 +207,7 @@ class TensorMethods:
     def triu(self, diagonal=0):
         return minigrad.ops.triu(self, diagonal)
 
-    # ------------------------------------------------------------ shape methods
+    # ------------------------------------------------------------ shape
 
     def reshape(self, *shape):
         return minigrad.ops.reshape(self, *shape)
@@ -139,23 +244,46 @@ class TensorMethods:
     def chunk(self, chunks, dim=0):
         return minigrad.ops.chunk(self, chunks, dim)
 
+    def unbind(self, dim=0):
+        """The slices along ``dim``, each without it."""
+        return tuple(minigrad.ops.squeeze(part, dim) for part in self.split(1, dim))
+
+    def flip(self, dims):
+        return minigrad.ops.flip(self, dims)
+
+    def roll(self, shifts, dims=None):
+        return minigrad.ops.roll(self, shifts, dims)
+
+    def repeat(self, *sizes):
+        return minigrad.ops.repeat(self, *sizes)
+
+    def repeat_interleave(self, repeats, dim=None):
+        return minigrad.ops.repeat_interleave(self, repeats, dim)
+
     def type_as(self, other):
         return self.to(dtype=other.dtype)
 
+    # ------------------------------------------------------------ new tensors like this one
 
-class MinMax(tuple):
-    """``(values, indices)`` from ``Tensor.max(dim)`` / ``Tensor.min(dim)``."""
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        return minigrad.tensor(data, dtype=dtype or self.dtype, device=self.device,
+                               requires_grad=requires_grad)
 
-    def __new__(cls, values, indices):
-        return super().__new__(cls, (values, indices))
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return minigrad.zeros(*size, dtype=dtype or self.dtype, device=self.device,
+                              requires_grad=requires_grad)
 
-    @property
-    def values(self):
-        return self[0]
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return minigrad.ones(*size, dtype=dtype or self.dtype, device=self.device,
+                             requires_grad=requires_grad)
 
-    @property
-    def indices(self):
-        return self[1]
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        return minigrad.full(size, fill_value, dtype=dtype or self.dtype, device=self.device,
+                             requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, requires_grad=False):
+        return minigrad.empty(*size, dtype=dtype or self.dtype, device=self.device,
+                              requires_grad=requires_grad)
 
 
 class InPlaceMethods:

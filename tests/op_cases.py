@@ -26,6 +26,8 @@ def t(*shape, low=None, positive=False, requires_grad=True, spread=False):
 
 
 IDS = mg.tensor([[0, 2, 1], [3, 2, 2]])
+GATHER = np.array([[0, 2, 2], [1, 0, 1]])  # along dim 1 of a (2, 4); repeats add up
+SCATTER = np.array([[3, 0, 2], [1, 2, 0]])  # no position twice: one write would win
 TARGET = mg.tensor([1, 0, 4, 2])
 COND = np.array([[True, False, True], [False, False, True]])
 
@@ -61,8 +63,9 @@ CASES = {
     "clone": (lambda a: a.clone() * a, lambda: [t(2, 3)]),
     "sum": (lambda a: a.sum((0, 2)) + a.sum(), lambda: [t(2, 3, 2)]),
     "mean": (lambda a: a.mean(1, keepdim=True), lambda: [t(2, 3)]),
-    "max": (lambda a: a.max(1).values + a.max(), lambda: [t(2, 3, spread=True)]),
-    "min": (lambda a: a.min(0).values, lambda: [t(2, 3, spread=True)]),
+    # The reduction ops (x.max(dim) picks by index instead, as PyTorch's does).
+    "max": (lambda a: ops.max(a, 1) + a.max(), lambda: [t(2, 3, spread=True)]),
+    "min": (lambda a: ops.min(a, 0, keepdim=True) + a.min(), lambda: [t(2, 3, spread=True)]),
     "logsumexp": (lambda a: a.logsumexp(-1), lambda: [t(2, 3)]),
     "var": (lambda a: a.var(1) + a.var(correction=0), lambda: [t(2, 3)]),
     "reshape": (lambda a: a.reshape(3, 2) * mg.tensor([1.0, 2.0], dtype=mg.float64), lambda: [t(2, 3)]),
@@ -93,6 +96,24 @@ CASES = {
     "embedding": (lambda w: F.embedding(IDS, w), lambda: [t(4, 3)]),
     "dropout": (lambda a: _seeded(lambda: F.dropout(a, 0.4)), lambda: [t(3, 4)]),
     "self_attention": (lambda qkv: ops.self_attention(qkv, 2, causal=True), lambda: [t(2, 3, 12)]),
+    "gather": (lambda a: a.gather(1, GATHER) * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64),
+               lambda: [t(2, 4)]),
+    "scatter_add_into": (lambda g: ops.scatter_add_into(g, (2, 4), 1, GATHER), lambda: [t(2, 3)]),
+    "scatter": (lambda a, s: a.scatter(1, SCATTER, s) * 2.0
+                + a.scatter(0, np.array([[1, 0, 1, 0]]), value=0.5), lambda: [t(2, 4), t(2, 3)]),
+    "index_select": (lambda a: a.index_select(0, mg.tensor([1, 0, 1])) ** 2, lambda: [t(2, 3)]),
+    "cumsum": (lambda a: a.cumsum(1) * a.cumsum(0), lambda: [t(2, 3)]),
+    "cumprod": (lambda a: a.cumprod(1), lambda: [t(2, 4)]),
+    "flip": (lambda a: a.flip((0, 2)) * a, lambda: [t(2, 3, 2)]),
+    "roll": (lambda a: a.roll((1, -2), (0, 1)) * a + a.roll(4), lambda: [t(2, 3)]),
+    "repeat": (lambda a: a.repeat(2, 1, 3) ** 2, lambda: [t(2, 3)]),
+    "repeat_interleave": (lambda a: a.repeat_interleave(2, dim=1) ** 2
+                          + a.repeat_interleave(mg.tensor([2, 0, 1]), dim=1).sum(), lambda: [t(2, 3)]),
+    # a matrix product, a batched one with a letter summed away, '...' and an implicit output
+    "einsum": (lambda a, b: mg.cat([mg.einsum("ij,jk->ik", a, b).reshape(-1),
+                                    mg.einsum("ij,jk->i", a, b),
+                                    mg.einsum("...j,kj", a, b.T).reshape(-1)]),
+               lambda: [t(2, 3), t(3, 2)]),
     "lstm_sequence": (lambda x, h, c, w: F.lstm_sequence(x, h, c, w),
                       lambda: [t(3, 2, 8), t(2, 2), t(2, 2), t(8, 2)]),
 }
@@ -129,6 +150,20 @@ def torch_equivalents():
         "gelu_tanh": lambda a: TF.gelu(a, approximate="tanh"),
         "embedding": lambda w: TF.embedding(ids, w),
         "lstm_sequence": _torch_lstm_sequence,
+        "max": lambda a: a.amax(1) + a.max(),
+        "min": lambda a: a.amin(0, keepdim=True) + a.min(),
+        "gather": lambda a: a.gather(1, torch.tensor(GATHER)) * torch.tensor([1.0, 2.0, 3.0],
+                                                                             dtype=torch.float64),
+        "scatter_add_into": lambda g: torch.zeros(2, 4, dtype=g.dtype).scatter_add(
+            1, torch.tensor(GATHER), g),
+        "scatter": lambda a, s: (a.scatter(1, torch.tensor(SCATTER), s) * 2.0
+                                 + a.scatter(0, torch.tensor([[1, 0, 1, 0]]), 0.5)),
+        "index_select": lambda a: a.index_select(0, torch.tensor([1, 0, 1])) ** 2,
+        "repeat_interleave": lambda a: (a.repeat_interleave(2, dim=1) ** 2
+                                        + a.repeat_interleave(torch.tensor([2, 0, 1]), dim=1).sum()),
+        "einsum": lambda a, b: torch.cat([torch.einsum("ij,jk->ik", a, b).reshape(-1),
+                                          torch.einsum("ij,jk->i", a, b),
+                                          torch.einsum("...j,kj", a, b.T).reshape(-1)]),
         "self_attention": _torch_self_attention,
     }
 

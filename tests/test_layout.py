@@ -14,7 +14,7 @@ ROOT = Path(minigrad.__file__).resolve().parent
 OPS = ROOT / "ops"
 #: The modules of minigrad/ops in the order of their docstring: each imports only earlier ones.
 OPS_ORDER = ["base", "broadcast", "arithmetic", "elementwise", "convert", "reduce", "index",
-             "shape", "linalg", "softmax", "layer_norm", "activations", "attention",
+             "shape", "scan", "linalg", "softmax", "layer_norm", "activations", "attention",
              "recurrent", "embedding"]
 
 

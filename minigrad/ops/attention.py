@@ -95,7 +95,7 @@ def _attention_grads(q, k, v, grad, out, scale, causal, mask):
     dp = matmul(grad, swapaxes(v, -1, -2))
     if mask is not None:
         dp = mul(dp, mask)
-    ds = mul(probs, sub(dp, sum(mul(grad, out), axis=-1, keepdims=True)))
+    ds = mul(probs, sub(dp, sum(mul(grad, out), -1, keepdim=True)))
     return (mul(matmul(ds, k), scale), mul(matmul(swapaxes(ds, -1, -2), q), scale), dv)
 
 

@@ -83,3 +83,15 @@ def normalize_axis(axis, ndim, op):
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dimension repeated in {axis}")
     return tuple(sorted(out))
+
+
+def dim_args(op, dim, keepdim, axis=None, keepdims=None):
+    """PyTorch's ``dim``/``keepdim``, also accepted under NumPy's names ``axis``/``keepdims``
+    (one name of each pair)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: give dim or axis, not both")
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return dim, bool(keepdim)

@@ -13,7 +13,7 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.autograd import Function, register
-from minigrad.ops.base import broadcast_shapes, normalize_axis
+from minigrad.ops.base import broadcast_shapes, dim_args, normalize_axis
 
 
 def sum_to_shape(grad, shape):
@@ -143,6 +143,7 @@ def reduction_axes(x, axis, op):
     return normalize_axis(axis, x.ndim, op)
 
 
-def sum(x, axis=None, keepdims=False):
-    """The sum over ``axis`` (int, tuple, or None for all)."""
-    return Sum.apply(x, axes=reduction_axes(x, axis, "sum"), keepdims=bool(keepdims))
+def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The sum over ``dim`` (int, tuple, or None for all)."""
+    dim, keepdim = dim_args("sum", dim, keepdim, axis, keepdims)
+    return Sum.apply(input, axes=reduction_axes(input, dim, "sum"), keepdims=keepdim)

@@ -65,7 +65,7 @@ def clone(x):
 
 
 _COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-                "logical_and", "logical_or"}
+                "logical_and", "logical_or", "logical_xor"}
 
 
 def compare(a, b, how):

@@ -37,8 +37,8 @@ class LayerNorm(Function):
         x, w, b = out._inputs
         xhat, rstd = _normalize(x, self.axes, self.eps)
         gh = mul(grad, w)
-        gx = mul(rstd, sub(sub(gh, mean(gh, axis=self.axes, keepdims=True)),
-                           mul(xhat, mean(mul(gh, xhat), axis=self.axes, keepdims=True))))
+        gx = mul(rstd, sub(sub(gh, mean(gh, self.axes, keepdim=True)),
+                           mul(xhat, mean(mul(gh, xhat), self.axes, keepdim=True))))
         gw = sum_to_shape(mul(grad, xhat), w.shape) if w.requires_grad else None
         gb = sum_to_shape(grad, b.shape) if b.requires_grad else None
         return gx, gw, gb
@@ -58,8 +58,8 @@ class LayerNorm(Function):
 
 def _normalize(x, axes, eps):
     """((x - mean) / sqrt(var + eps), 1 / sqrt(var + eps)), composed from engine ops."""
-    xc = sub(x, mean(x, axis=axes, keepdims=True))
-    rstd = div(1.0, sqrt(add(mean(mul(xc, xc), axis=axes, keepdims=True), eps)))
+    xc = sub(x, mean(x, axes, keepdim=True))
+    rstd = div(1.0, sqrt(add(mean(mul(xc, xc), axes, keepdim=True), eps)))
     return mul(xc, rstd), rstd
 
 

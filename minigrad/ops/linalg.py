@@ -1,11 +1,11 @@
-"""Matrix products, the ops where almost all of a model's time goes: ``matmul`` and the
-affine map of a layer, ``linear``. Under ``minigrad.amp.autocast`` both compute in a low
+"""Matrix products, the ops where almost all of a model's time goes: ``matmul`` (and
+``bmm``), the affine map of a layer, ``linear``, and ``einsum``. Under ``minigrad.amp.autocast`` both compute in a low
 precision (``low``); their backward products use the precision of their forward."""
-from minigrad import amp
+from minigrad import amp, backend
 from minigrad.autograd import Function, register
 from minigrad.ops.arithmetic import add
 from minigrad.ops.base import broadcast_shapes, pair
-from minigrad.ops.broadcast import reshape, sum, sum_to_shape, sum_to_shape_array
+from minigrad.ops.broadcast import expand, reshape, sum, sum_to_shape, sum_to_shape_array
 from minigrad.ops.shape import swapaxes, unsqueeze
 
 
@@ -96,7 +96,7 @@ class Linear(Function):
         g = reshape(grad, (-1, w.shape[0]))
         gx = reshape(MatMul.apply(g, w, low=self.low), x.shape)
         gw = MatMul.apply(swapaxes(g, 0, 1), reshape(x, (-1, x.shape[-1])), low=self.low)
-        return (gx, gw, *([sum(g, axis=0)] if b else []))
+        return (gx, gw, *([sum(g, 0)] if b else []))
 
     def backward_arrays(self, grad, out):
         x, w, *b = out._inputs
@@ -121,3 +121,103 @@ def linear(x, weight, bias=None):
         raise TypeError(f"linear: input is {x.dtype} but the weight is {weight.dtype}")
     return Linear.apply(x, weight, *([] if bias is None else [bias]),
                         low=amp.compute_dtype(x.data, weight.data))
+
+
+def bmm(input, mat2):
+    """Batched matrix product of (B, n, m) and (B, m, p) tensors, as ``torch.bmm``."""
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ValueError(f"bmm: expected (B, n, m) and (B, m, p) with the same B, got "
+                         f"{input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+# ---------------------------------------------------------------- einsum
+
+@register("einsum", "out = sum over the letters not kept of the product of the operands; "
+          "d out/d operand k: einsum of g with the other operands, into k's letters")
+class Einsum(Function):
+    """``einsum`` with explicit letters, every letter of one size in all operands, and no
+    letter twice in one operand (``einsum`` arranges that: it spells out '...' and
+    broadcasts size-1 dimensions with ``expand``)."""
+
+    saved_inputs = None
+    saves_output = False
+
+    def forward(self, *arrays):
+        return backend.get_array_module(arrays[0]).einsum(self.equation, *arrays)
+
+    def backward(self, grad, out):
+        inputs, (subs, result) = out._inputs, _parse(self.equation)
+        grads = []
+        for k, x in enumerate(inputs):
+            if not x.requires_grad:
+                grads.append(None)
+                continue
+            others = [(s, t) for j, (s, t) in enumerate(zip(subs, inputs)) if j != k]
+            available = set(result).union(*[s for s, _ in others])
+            kept = "".join(c for c in subs[k] if c in available)
+            g = Einsum.apply(grad, *[t for _, t in others],
+                             equation=",".join([result] + [s for s, _ in others]) + "->" + kept)
+            grads.append(_spread(g, kept, subs[k], x.shape))
+        return grads
+
+
+def _parse(equation):
+    """(operand subscripts, output subscripts) of an explicit equation 'ij,jk->ik'."""
+    inputs, result = equation.split("->")
+    return inputs.split(","), result
+
+
+def _spread(g, kept, subs, shape):
+    """g over the letters ``kept`` as a tensor over ``subs`` of ``shape``: the letters that
+    only this operand had (summed away by the forward) come back by broadcasting."""
+    if kept == subs:
+        return g
+    g = reshape(g, tuple(shape[i] if c in kept else 1 for i, c in enumerate(subs)))
+    return expand(g, shape)
+
+
+def einsum(equation, *operands):
+    """Einstein summation, as ``torch.einsum``: 'ij,jk->ik' is a matrix product, 'bij->bji'
+    a transpose, 'i,i->' a dot product; without '->' the output holds the letters that
+    appear once, in alphabetical order; '...' stands for broadcast leading dimensions."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    subs, result = _explicit(equation.replace(" ", ""), [t.ndim for t in operands])
+    sizes = {}
+    for s, t in zip(subs, operands):
+        if len(set(s)) != len(s):
+            raise NotImplementedError(f"einsum: a letter repeated within one operand ({s!r}, a "
+                                      "trace or diagonal) is not supported")
+        for c, n in zip(s, t.shape):
+            if sizes.get(c, 1) != 1 and n not in (1, sizes[c]):
+                raise ValueError(f"einsum: letter {c!r} has sizes {sizes[c]} and {n}")
+            sizes[c] = max(sizes.get(c, 1), n)
+    operands = [expand(t, tuple(sizes[c] for c in s)) for s, t in zip(subs, operands)]
+    return Einsum.apply(*operands, equation=",".join(subs) + "->" + result)
+
+
+def _explicit(equation, ndims):
+    """(operand subscripts, output subscripts) with '...' spelled out in unused capital
+    letters (right-aligned, as broadcasting aligns) and the implicit output made explicit."""
+    lhs, arrow, rhs = equation.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(ndims):
+        raise ValueError(f"einsum: {equation!r} has {len(subs)} operands, got {len(ndims)}")
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in equation]
+    extra = max((n - len(s.replace("...", "")) for s, n in zip(subs, ndims) if "..." in s),
+                default=0)
+    dots = "".join(spare[:extra])
+    spelled = []
+    for s, n in zip(subs, ndims):
+        if "..." in s:
+            s = s.replace("...", dots[extra - (n - len(s.replace("...", ""))):])
+        if len(s) != n:
+            raise ValueError(f"einsum: operand subscripts {s!r} for a tensor of {n} dimensions")
+        spelled.append(s)
+    if arrow:
+        result = rhs.replace("...", dots)
+    else:
+        counts = {c: "".join(spelled).count(c) for c in "".join(spelled)}
+        result = dots + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in dots))
+    return spelled, result

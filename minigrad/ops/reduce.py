@@ -6,9 +6,9 @@ import builtins
 from minigrad import backend
 from minigrad.autograd import Function, register
 from minigrad.ops.arithmetic import mul, sub
-from minigrad.ops.base import const
+from minigrad.ops.base import const, dim_args
 from minigrad.ops.broadcast import expand_back, reduction_axes, sum
-from minigrad.ops.elementwise import exp
+from minigrad.ops.elementwise import exp, sqrt
 
 
 def _count(shape, axes):
@@ -33,9 +33,10 @@ class Mean(Function):
                             self.keepdims),)
 
 
-def mean(x, axis=None, keepdims=False):
-    """The mean over ``axis`` (int, tuple, or None for all)."""
-    return Mean.apply(x, axes=reduction_axes(x, axis, "mean"), keepdims=bool(keepdims))
+def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The mean over ``dim`` (int, tuple, or None for all)."""
+    dim, keepdim = dim_args("mean", dim, keepdim, axis, keepdims)
+    return Mean.apply(input, axes=reduction_axes(input, dim, "mean"), keepdims=keepdim)
 
 
 class _Extreme(Function):
@@ -58,11 +59,13 @@ class Max(_Extreme):
         return x.max(axis=self.axes, keepdims=self.keepdims)
 
 
-def max(x, axis=None, keepdims=False):
-    """The maximum over ``axis`` (int, tuple, or None for all)."""
-    if x.numel() == 0:
-        raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-    return Max.apply(x, axes=reduction_axes(x, axis, "max"), keepdims=bool(keepdims))
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The maximum over ``dim`` (int, tuple, or None for all): the values only (the
+    top-level ``minigrad.max`` also gives PyTorch's indices)."""
+    dim, keepdim = dim_args("max", dim, keepdim, axis, keepdims)
+    if input.numel() == 0:
+        raise ValueError(f"max: cannot reduce an empty tensor of shape {input.shape}")
+    return Max.apply(input, axes=reduction_axes(input, dim, "max"), keepdims=keepdim)
 
 
 @register("min", "d min(x)/dx_i = 1/k for the k elements equal to the min, else 0")
@@ -71,11 +74,12 @@ class Min(_Extreme):
         return x.min(axis=self.axes, keepdims=self.keepdims)
 
 
-def min(x, axis=None, keepdims=False):
-    """The minimum over ``axis`` (int, tuple, or None for all)."""
-    if x.numel() == 0:
-        raise ValueError(f"min: cannot reduce an empty tensor of shape {x.shape}")
-    return Min.apply(x, axes=reduction_axes(x, axis, "min"), keepdims=bool(keepdims))
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The minimum over ``dim`` (int, tuple, or None for all): the values only."""
+    dim, keepdim = dim_args("min", dim, keepdim, axis, keepdims)
+    if input.numel() == 0:
+        raise ValueError(f"min: cannot reduce an empty tensor of shape {input.shape}")
+    return Min.apply(input, axes=reduction_axes(input, dim, "min"), keepdims=keepdim)
 
 
 @register("logsumexp", "d logsumexp(x)/dx_i = softmax(x)_i")
@@ -95,17 +99,37 @@ class LogSumExp(Function):
         return (mul(expand_back(grad, x.shape, self.axes, self.keepdims), exp(sub(x, back))),)
 
 
-def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) over ``axis``, shifted by the maximum so that it never overflows."""
-    return LogSumExp.apply(x, axes=reduction_axes(x, axis, "logsumexp"),
-                           keepdims=bool(keepdims))
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """log(sum(exp(x))) over ``dim``, shifted by the maximum so that it never overflows."""
+    dim, keepdim = dim_args("logsumexp", dim, keepdim, axis, keepdims)
+    return LogSumExp.apply(input, axes=reduction_axes(input, dim, "logsumexp"), keepdims=keepdim)
 
 
-@register("var", "composite: mean((x - mean(x))^2) * n / (n - correction)", kind="composite")
-def var(x, axis=None, keepdims=False, correction=1):
-    """Variance; ``correction=1`` is the unbiased estimate (PyTorch's default)."""
-    axes = reduction_axes(x, axis, "var")
-    n = _count(x.shape, axes)
-    centered = sub(x, mean(x, axis=axes, keepdims=True))
-    return mul(sum(mul(centered, centered), axis=axes, keepdims=keepdims),
+@register("var", "composite: sum((x - mean(x))^2) / (n - correction)", kind="composite")
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    """Variance over ``dim``: the sum of squared deviations over n - ``correction``;
+    ``correction=1`` (or ``unbiased=True``, PyTorch's default) is the unbiased estimate."""
+    dim, keepdim = dim_args("var", dim, keepdim, axis, keepdims)
+    correction = _correction(unbiased, correction)
+    axes = reduction_axes(input, dim, "var")
+    n = _count(input.shape, axes)
+    centered = sub(input, mean(input, axes, keepdim=True))
+    return mul(sum(mul(centered, centered), axes, keepdim=keepdim),
                1.0 / builtins.max(n - correction, 1))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    """Standard deviation: the square root of ``var`` (same arguments)."""
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction, axis=axis,
+                    keepdims=keepdims))
+
+
+def _correction(unbiased, correction):
+    if unbiased is not None and correction is not None:
+        raise TypeError("var: give unbiased or correction, not both")
+    if correction is not None:
+        return correction
+    return 0 if unbiased is False else 1
+

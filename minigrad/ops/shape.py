@@ -1,6 +1,7 @@
 """Ops that move elements without changing them: permute (transpose), squeeze and
-unsqueeze, flatten, concatenate, stack and split. Their backward moves the gradient back
-the same way. (``reshape`` and ``expand`` live with broadcasting.)"""
+unsqueeze, flatten, concatenate, stack and split, and the copies composed of them (flip,
+roll, repeat, repeat_interleave). Their backward moves the gradient back the same way.
+(``reshape`` and ``expand`` live with broadcasting.)"""
 import numbers
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from minigrad import backend
 from minigrad.autograd import Function, register
 from minigrad.ops.base import as_tensor, normalize_axis
-from minigrad.ops.broadcast import reshape, shape_arg
+from minigrad.ops.broadcast import expand, reshape, shape_arg
 from minigrad.ops.index import getitem
 
 
@@ -143,3 +144,70 @@ def chunk(x, chunks, dim=0):
     """``chunks`` pieces of (nearly) equal size along ``dim``."""
     n = x.shape[normalize_axis(dim, x.ndim, "chunk")[0]]
     return split(x, -(-n // chunks), dim)
+
+
+# ---------------------------------------------------------------- rearranging copies
+
+@register("flip", "composite: x with the order along dims reversed (a reversed slice; its "
+          "gradient is reversed back)", kind="composite")
+def flip(input, dims):
+    """``input`` with the order of the elements along each of ``dims`` reversed."""
+    axes = normalize_axis(dims, input.ndim, "flip")
+    return getitem(input, tuple(slice(None, None, -1) if d in axes else slice(None)
+                                for d in range(input.ndim)))
+
+
+@register("roll", "composite: the two parts of x along dim swapped (slices and cat)",
+          kind="composite")
+def roll(input, shifts, dims=None):
+    """``input`` shifted by ``shifts`` along ``dims``, wrapping around (flattened first
+    when ``dims`` is None), as ``torch.roll``."""
+    if dims is None:
+        return reshape(roll(reshape(input, -1), shifts, 0), input.shape)
+    shifts = (shifts,) if isinstance(shifts, numbers.Integral) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+    out = input
+    for shift, dim in zip(shifts, dims):
+        dim = normalize_axis(dim, input.ndim, "roll")[0]
+        n = input.shape[dim]
+        s = int(shift) % n if n else 0
+        if s:
+            head = (slice(None),) * dim
+            out = concat([getitem(out, head + (slice(n - s, n),)),
+                          getitem(out, head + (slice(0, n - s),))], dim)
+    return out
+
+
+@register("repeat", "composite: x tiled (expand then reshape; its gradient sums the tiles)",
+          kind="composite")
+def repeat(input, *sizes):
+    """``input`` tiled ``sizes[d]`` times along each dimension d (``sizes`` may add
+    leading dimensions), as ``Tensor.repeat`` (NumPy's tile)."""
+    sizes = shape_arg(sizes)
+    if len(sizes) < input.ndim:
+        raise ValueError(f"repeat: {len(sizes)} sizes for a tensor of {input.ndim} dimensions")
+    shape = (1,) * (len(sizes) - input.ndim) + input.shape
+    x = reshape(input, tuple(n for s in shape for n in (1, s)))
+    x = expand(x, tuple(n for r, s in zip(sizes, shape) for n in (r, s)))
+    return reshape(x, tuple(r * s for r, s in zip(sizes, shape)))
+
+
+@register("repeat_interleave", "composite: each element repeated in place (expand then "
+          "reshape, or indexing for per-element counts)", kind="composite")
+def repeat_interleave(input, repeats, dim=None):
+    """Each element of ``input`` repeated ``repeats`` times along ``dim`` (``repeats`` a
+    number, or one count per element; the flattened input when ``dim`` is None)."""
+    if dim is None:
+        input, dim = reshape(input, -1), 0
+    dim = normalize_axis(dim, input.ndim, "repeat_interleave")[0]
+    if isinstance(repeats, numbers.Integral):
+        x = unsqueeze(input, dim + 1)
+        x = expand(x, x.shape[:dim + 1] + (int(repeats),) + x.shape[dim + 2:])
+        return reshape(x, input.shape[:dim] + (input.shape[dim] * int(repeats),) + input.shape[dim + 1:])
+    counts = np.asarray(repeats.numpy() if hasattr(repeats, "numpy") else repeats)
+    if counts.shape != (input.shape[dim],):
+        raise ValueError(f"repeat_interleave: {counts.size} counts for {input.shape[dim]} elements")
+    index = backend.to_device(np.repeat(np.arange(input.shape[dim]), counts), input.device)
+    return getitem(input, (slice(None),) * dim + (index,))

@@ -4,7 +4,7 @@ of the half-dozen ops and intermediate arrays of the composed formula (``referen
 from minigrad import backend
 from minigrad.autograd import Function, register
 from minigrad.ops.arithmetic import div, mul, neg, sub
-from minigrad.ops.base import const, float_input, normalize_axis
+from minigrad.ops.base import const, dim_args, float_input, normalize_axis
 from minigrad.ops.broadcast import reshape, sum
 from minigrad.ops.elementwise import exp
 from minigrad.ops.reduce import logsumexp
@@ -21,7 +21,7 @@ class Softmax(Function):
         return backend.kernels(x).softmax(x, self.axis)
 
     def backward(self, grad, out):
-        return (mul(out, sub(grad, sum(mul(grad, out), axis=self.axis, keepdims=True))),)
+        return (mul(out, sub(grad, sum(mul(grad, out), self.axis, keepdim=True))),)
 
     def backward_arrays(self, grad, out):
         return (backend.kernels(grad).softmax_backward(out.data, grad, self.axis),)
@@ -29,13 +29,14 @@ class Softmax(Function):
     def reference(self, x):
         # Shifting by a constant leaves softmax unchanged and keeps exp from overflowing.
         e = exp(sub(x, const(x.data.max(axis=self.axis, keepdims=True))))
-        return div(e, sum(e, axis=self.axis, keepdims=True))
+        return div(e, sum(e, self.axis, keepdim=True))
 
 
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along ``axis`` (numerically stable)."""
-    float_input(x, "softmax")
-    return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, "softmax"))
+def softmax(input, dim=-1, *, axis=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (numerically stable)."""
+    dim, _ = dim_args("softmax", dim, False, axis)
+    float_input(input, "softmax")
+    return Softmax.apply(input, axis=normalize_axis(dim, input.ndim, "softmax"))
 
 
 @register("log_softmax", "y = x - logsumexp(x); dx = g - softmax(x) * sum(g) along the axis",
@@ -50,20 +51,21 @@ class LogSoftmax(Function):
         return shifted
 
     def backward(self, grad, out):
-        return (sub(grad, mul(exp(out), sum(grad, axis=self.axis, keepdims=True))),)
+        return (sub(grad, mul(exp(out), sum(grad, self.axis, keepdim=True))),)
 
     def backward_arrays(self, grad, out):
         xp = backend.get_array_module(grad)
         return (grad - xp.exp(out.data) * grad.sum(axis=self.axis, keepdims=True),)
 
     def reference(self, x):
-        return sub(x, logsumexp(x, self.axis, keepdims=True))
+        return sub(x, logsumexp(x, self.axis, keepdim=True))
 
 
-def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along ``axis``."""
-    float_input(x, "log_softmax")
-    return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, "log_softmax"))
+def log_softmax(input, dim=-1, *, axis=None):
+    """x - logsumexp(x) along ``dim``."""
+    dim, _ = dim_args("log_softmax", dim, False, axis)
+    float_input(input, "log_softmax")
+    return LogSoftmax.apply(input, axis=normalize_axis(dim, input.ndim, "log_softmax"))
 
 
 @register("cross_entropy", "L = -w[t] log softmax(x)[t]; dL/dx = (softmax(x) - onehot(t)) * w[t]",
@@ -105,7 +107,7 @@ class CrossEntropy(Function):
         g = grad if self.reduction == "none" else reshape(grad, (1,) * (x.ndim - 1))
         scale = mul(g, const(self._row_weight()))
         onehot = const(_one_hot(self.safe_target, x.shape[-1], x.dtype))
-        probs = exp(sub(x, logsumexp(x, -1, keepdims=True)))
+        probs = exp(sub(x, logsumexp(x, -1, keepdim=True)))
         return (mul(sub(probs, onehot), reshape(scale, scale.shape + (1,))),)
 
     def backward_arrays(self, grad, out):
@@ -114,9 +116,9 @@ class CrossEntropy(Function):
             x.data, self.saved, self.safe_target, grad * self._row_weight()),)
 
     def reference(self, logits):
-        log_probs = sub(logits, logsumexp(logits, -1, keepdims=True))
+        log_probs = sub(logits, logsumexp(logits, -1, keepdim=True))
         onehot = const(_one_hot(self.safe_target, logits.shape[-1], logits.dtype))
-        losses = mul(neg(sum(mul(log_probs, onehot), axis=-1)), const(self.weight))
+        losses = mul(neg(sum(mul(log_probs, onehot), -1)), const(self.weight))
         if self.reduction == "none":
             return losses
         total = sum(losses)
