@@ -137,18 +137,15 @@ def read_file(path):
         data = f.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB: not a tokenizer file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a tokenizer file (expected JSON: {e})") from None
-    return parse(text, path)
+    return parse(data, path)
 
 
 def parse(text, source):
-    """The JSON object of a tokenizer file's text; `source` names it in errors."""
+    """The JSON object of a tokenizer file's text (str, or bytes in UTF-8); `source` names
+    the file in errors."""
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (ValueError, RecursionError) as e:  # JSON and UTF-8 errors
         raise ValueError(f"{source}: not a tokenizer file (expected JSON: {e})") from None
     if not isinstance(data, dict) or "type" not in data or "version" not in data:
         raise ValueError(f"{source}: not a tokenizer file (expected a JSON object with "
