@@ -48,13 +48,27 @@ from models.config import Config, build_model
 from models.resources import check_inference_memory
 from models.rundir import (  # noqa: F401 (the names of a run's files live with the run dir)
     BEST, CACHE, CONFIG, LAST, LOCK, LOG, PLOT, SAMPLES, TOKENIZER)
-from models.validation import ANY, Float, InputError, Int, Text, conform
+from models.validation import ANY, Float, InputError, Int, Text, check_ranges, conform
 
 FORMAT, VERSION = "minigrad-lm", 1
 FIELDS = {  # the bookkeeping fields of a checkpoint; the structures are checked by conform
     "step": Int(0), "best_val": Float(infinite=True), "evals_since_best": Int(0),
     "tokens": Int(0), "elapsed": Float(0), "version": Int(1, VERSION)}
 MAX_TOKENIZER_BYTES = tokenizers.base.MAX_FILE_BYTES
+UNIT = Float(0, 1, high_open=True)
+RANGES = {  # the numbers inside the structures (their types are checked by conform)
+    "optimizer.param_groups.*.lr": Float(0), "optimizer.param_groups.*.initial_lr": Float(0),
+    "optimizer.param_groups.*.eps": Float(0), "optimizer.param_groups.*.betas.*": UNIT,
+    "optimizer.param_groups.*.weight_decay": Float(0), "optimizer.state.*.step": Int(0),
+    "scheduler.last_epoch": Int(0), "scheduler.warmup_steps": Int(0),
+    "scheduler.max_steps": Int(1), "scheduler.min_lr": Float(0), "scheduler.base_lrs.*": Float(0),
+    "scheduler._last_lr.*": Float(0), "scaler.scale": Float(0, low_open=True),
+    "scaler.growth_factor": Float(1, low_open=True), "scaler.growth_interval": Int(1),
+    "scaler.backoff_factor": Float(0, 1, low_open=True, high_open=True),
+    "scaler._growth_tracker": Int(0), "rng.*.state.state": Int(0, 2 ** 128 - 1),
+    "rng.*.state.inc": Int(0, 2 ** 128 - 1), "rng.*.has_uint32": Int(0, 1),
+    "rng.*.uinteger": Int(0, 2 ** 32 - 1),
+}
 STRUCTURES = ("config", "model", "optimizer", "scheduler", "scaler", "rng", "data")
 
 
@@ -181,13 +195,14 @@ def check_training_state(t, info, path):
     for name in STRUCTURES[1:]:  # the config is checked by read_info
         conform(info[name], template[name], f"{path}: {name}")
     params = [p for group in t.optimizer.param_groups for p in group["params"]]
-    for index, entry in info["optimizer"]["state"].items():
-        where = f"{path}: optimizer.state.{index}"
+    states = _mapping(info["optimizer"]["state"], f"{path}: optimizer.state")
+    for index, entry in states.items():
         Int(0, len(params) - 1).validate(f"{path}: optimizer state index", index)
-        if not isinstance(entry, dict):
-            raise InputError(f"{where} should be a mapping, got {entry!r}")
-        for key, value in entry.items():
-            conform(value, params[index] if hasattr(value, "shape") else 0.0, f"{where}.{key}")
+        # What Adam and AdamW (the trainer's optimizers) keep per parameter.
+        p = params[index]
+        conform(entry, {"step": 0, "exp_avg": p, "exp_avg_sq": p},
+                f"{path}: optimizer.state.{index}")
+    check_ranges(info, RANGES, path)
     if t.batcher is not None:
         Int(0, len(t.batcher)).validate(f"{path}: data.position", info["data"]["position"])
     if info["data"]["hidden"] is not None:
@@ -220,6 +235,12 @@ def restore_training_state(t, state, path):
     t.step = state["step"]
     t.best_val, t.evals_since_best = state["best_val"], state["evals_since_best"]
     t.tokens, t.elapsed = state["tokens"], state["elapsed"]
+
+
+def _mapping(value, where):
+    if not isinstance(value, dict):
+        raise InputError(f"{where} should be a mapping, got {type(value).__name__}")
+    return value
 
 
 def _hidden_arrays(hidden):

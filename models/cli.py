@@ -196,12 +196,14 @@ def cmd_evaluate(args):
     from models.checkpoint import CACHE, TOKENIZER, find_checkpoint, load_trained
     from models.data import default_corpus_path, prepare
     from models.evaluate import estimate_loss, evaluate_split
+    from models.rundir import RunDir
     model, tokenizer, config, state = load_trained(args.checkpoint, args.device)
-    run_dir = find_checkpoint(args.checkpoint).parent
+    run = RunDir(find_checkpoint(args.checkpoint).parent)  # to check the cache's path
     corpus = args.corpus or config.corpus or default_corpus_path()
     if not Path(corpus).exists():
         raise UsageError(f"{corpus}: no such corpus file or directory")
-    splits = prepare(corpus, run_dir / TOKENIZER, run_dir / CACHE, config.val_fraction)
+    splits = prepare(corpus, run.path / TOKENIZER, run.check(CACHE, directory=True),
+                     config.val_fraction)
     if args.split not in splits:
         raise UsageError(f"{corpus}: no {args.split} split (a single file splits into train "
                          f"and val; a directory with test.txt gives a test split)")
@@ -285,6 +287,8 @@ def main(argv=None):
         return _fail(str(e))
     except TrainingDiverged as e:
         return _fail(str(e), status=1)
+    except MemoryError as e:  # what the up-front estimates (models/resources.py) missed
+        return _fail(f"out of memory: {e}")
     except (ValueError, OSError, RuntimeError, IndexError, KeyError) as e:
         return _fail(f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e))
     except KeyboardInterrupt:

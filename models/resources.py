@@ -6,7 +6,7 @@
 
 The memory estimate is arithmetic on the config, nothing is allocated:
     weights      every parameter in float32, four times when training (the weights, their
-                 gradients and the optimiser's two moments)
+                 gradients and the optimiser's two moments), and the position tables
     activations  what one micro-batch of batch_size x context tokens keeps for the backward
                  pass: per token and per layer a few copies of the width (attention: of the
                  context, per head), plus the logits, the softmax and their gradient over the
@@ -29,6 +29,7 @@ TRAINING_COPIES = 4       # weights, gradients, two Adam moments
 BACKWARD_FACTOR = 2       # temporaries of the backward pass over the activations kept
 MAX_CORPUS_BYTES = 1 << 30
 CORPUS_BYTES_PER_BYTE = 16  # text, the Python list of ids, the id array, while encoding
+ROPE_POSITIONS = 4096  # the length of minigrad.nn.RotaryEmbedding's tables
 
 
 def available_memory():
@@ -44,11 +45,11 @@ def available_memory():
 
 
 def size(nbytes):
-    """Bytes in words: '812 MB', '3.6 TB' (decimal units)."""
-    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
-        if nbytes < 1000 or unit == "PB":
+    """Bytes in words: '812.0 MiB', '3.6 TiB'."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
             return f"{nbytes:,.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
-        nbytes /= 1000
+        nbytes /= 1024
 
 
 # ---------------------------------------------------------------- models
@@ -85,6 +86,15 @@ def parameter_count(c, vocab):
     return vocab * E + positions + L * block + (E + E * b) + lm_head
 
 
+def buffer_count(c):
+    """Floats of the tables a transformer builds besides its parameters (positions)."""
+    if c.model != "transformer" or c.positions == "learned":
+        return 0
+    if c.positions == "sinusoidal":
+        return c.context * c.n_embd
+    return c.n_layer * ROPE_POSITIONS * (c.n_embd // c.n_head)  # cos and sin, per layer
+
+
 def activation_floats(c, vocab):
     """Floats kept for the backward pass per token of a micro-batch (see the docstring)."""
     E, L, H, T = c.n_embd, c.n_layer, c.hidden_size, c.context
@@ -106,7 +116,7 @@ def activation_floats(c, vocab):
 
 def training_memory(c, vocab):
     """(total bytes, weights bytes, activations bytes) to train config `c`."""
-    weights = parameter_count(c, vocab) * FLOAT_BYTES * TRAINING_COPIES
+    weights = (parameter_count(c, vocab) * TRAINING_COPIES + buffer_count(c)) * FLOAT_BYTES
     tokens = c.batch_size * c.context
     activations = tokens * activation_floats(c, vocab) * FLOAT_BYTES * BACKWARD_FACTOR
     return weights + activations, weights, activations
@@ -133,7 +143,7 @@ def check_inference_memory(c, vocab, source, available=None):
     available = available_memory() if available is None else available
     if available is None or c.device != "cpu":
         return
-    weights = parameter_count(c, vocab) * FLOAT_BYTES
+    weights = (parameter_count(c, vocab) + buffer_count(c)) * FLOAT_BYTES
     if weights > available:
         raise InputError(f"{source}: its config describes {parameter_count(c, vocab):,} "
                          f"parameters, {size(weights)} of weights, more than the "

@@ -53,7 +53,7 @@ from minigrad.parallel import split_backward
 
 from models import checkpoint as ckpt
 from models.base import detach_state
-from models.config import Config, build_model
+from models.config import build_model
 from models.data import (
     SequentialBatcher, build_tokenizer, default_corpus_path, get_batch, prepare, to_ids,
     training_text)
@@ -64,6 +64,7 @@ from models.progress import Progress
 from models.resources import check_training_memory
 from models.rundir import RunDir, read_log, truncate_log  # noqa: F401 (read_log: for callers)
 from models.stopping import StopOnSignal, all_finite, diverged, is_finite
+from models.validation import InputError
 
 # Fields that may change when a run is resumed; any other difference is an error, since
 # the checkpoint could not continue the same run.
@@ -91,7 +92,7 @@ class Trainer:
         """Tokenizer, data, model, optimiser and schedule; restored from last.npz on resume."""
         c = self.config
         mg.backend.xp_for_device(c.device)  # a clear error now if the device is missing
-        check_training_memory(c, c.vocab_size or 1)  # the vocabulary's share comes below
+        check_training_memory(c, 1)  # before any work; the vocabulary's share comes below
         self.rundir.open()
         for path in self.rundir.removed:
             self.progress.message(f"removed {path}, left by a save that was interrupted")
@@ -137,7 +138,7 @@ class Trainer:
         last = self.run_dir / ckpt.LAST
         if not self.resume:
             if last.exists():
-                raise ValueError(f"{self.run_dir} already holds a run ({ckpt.LAST}); pass "
+                raise InputError(f"{self.run_dir} already holds a run ({ckpt.LAST}); pass "
                                  f"--resume to continue it, or choose another --out")
             return None
         if not last.is_file():
@@ -147,7 +148,7 @@ class Trainer:
                   for f in saved.to_dict()
                   if f not in RESUMABLE and getattr(saved, f) != getattr(self.config, f)]
         if differ:
-            raise ValueError(f"cannot resume {self.run_dir} with other settings: "
+            raise InputError(f"cannot resume {self.run_dir} with other settings: "
                              f"{', '.join(differ)}")
         self.saved_step = info["step"]
         return info
@@ -195,8 +196,7 @@ class Trainer:
         """Train to `steps` (or an early stop, a signal, a divergence); returns a summary."""
         try:
             self.setup()
-            anomaly = mg.detect_anomaly() if self.config.detect_anomaly else contextlib.nullcontext()
-            with anomaly:
+            with mg.detect_anomaly() if self.config.detect_anomaly else contextlib.nullcontext():
                 return self._loop()
         finally:
             self.rundir.close()
@@ -204,7 +204,8 @@ class Trainer:
     def _loop(self):
         c = self.config
         self.progress.start(self.step, c.steps, self.model.num_parameters(), self.run_dir)
-        with StopOnSignal(self):
+        # Non-finite values are checked and reported (models/stopping.py), not warned about.
+        with StopOnSignal(self), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.step == 0 and not self.resume:
                 self.evaluate()
             start = time.perf_counter() - self.elapsed

@@ -185,6 +185,29 @@ def conform(value, template, where):
         raise TypeError(f"conform: no rule for a template {type(template).__name__}")
 
 
+def check_ranges(tree, ranges, where):
+    """Check the numbers of a structure (already conformed) against `ranges`: {dotted path
+    ("optimizer.param_groups.*.lr", "*" for any key or index): spec}; InputError if not."""
+    for pattern, spec in ranges.items():
+        for dotted, value in _matches(tree, pattern.split("."), ""):
+            spec.validate(f"{where}: {dotted}", value)
+
+
+def _matches(node, parts, prefix):
+    if not parts:
+        yield prefix, node
+        return
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, dict):
+        items = node.items() if head == "*" else ([(head, node[head])] if head in node else [])
+    elif isinstance(node, (list, tuple)) and head == "*":
+        items = enumerate(node)
+    else:
+        return
+    for key, child in items:
+        yield from _matches(child, rest, f"{prefix}.{key}" if prefix else str(key))
+
+
 def _conform_dict(value, template, where):
     if not isinstance(value, dict):
         _fail(where, "a mapping", value)
