@@ -61,21 +61,21 @@ def build_parser():
     gen = sub.add_parser("generate", help="sample text from a trained model")
     gen.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     gen.add_argument("--prompt", default="", help="text to continue (default: a newline)")
-    option = lambda name: OPTIONS[name].parse  # noqa: E731 (the checks of generate())
-    gen.add_argument("--max-new-tokens", type=option("max_new_tokens"), default=200,
+    option = {name: spec.parse for name, spec in OPTIONS.items()}  # generate()'s own checks
+    gen.add_argument("--max-new-tokens", type=option["max_new_tokens"], default=200,
                      help=f"at most {MAX_NEW_TOKENS:,}; the text is printed as it comes")
-    gen.add_argument("--temperature", type=option("temperature"), default=1.0,
+    gen.add_argument("--temperature", type=option["temperature"], default=1.0,
                      help="0 means greedy")
-    gen.add_argument("--top-k", type=option("top_k"), help="sample among the k most likely "
+    gen.add_argument("--top-k", type=option["top_k"], help="sample among the k most likely "
                      "tokens")
-    gen.add_argument("--top-p", type=option("top_p"),
+    gen.add_argument("--top-p", type=option["top_p"],
                      help="sample among the most likely tokens that reach probability p")
-    gen.add_argument("--repetition-penalty", type=option("repetition_penalty"), default=1.0)
-    gen.add_argument("--presence-penalty", type=option("presence_penalty"), default=0.0)
-    gen.add_argument("--frequency-penalty", type=option("frequency_penalty"), default=0.0)
-    gen.add_argument("--seed", type=option("seed"),
+    gen.add_argument("--repetition-penalty", type=option["repetition_penalty"], default=1.0)
+    gen.add_argument("--presence-penalty", type=option["presence_penalty"], default=0.0)
+    gen.add_argument("--frequency-penalty", type=option["frequency_penalty"], default=0.0)
+    gen.add_argument("--seed", type=option["seed"],
                      help="seed of the sampler (default: fresh randomness)")
-    gen.add_argument("--num-samples", type=option("num_samples"), default=1,
+    gen.add_argument("--num-samples", type=option["num_samples"], default=1,
                      help="samples of the same prompt")
     gen.add_argument("--greedy", action="store_true", help="always the most likely token")
     gen.add_argument("--no-cache", action="store_true",

@@ -26,11 +26,29 @@ TOKENIZERS = ("char", "word", "bpe")
 SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adamw", "adam")
 AMP_MODES = ("off", "float16", "bfloat16")
-MODEL_KINDS = ("bigram", "bigram-emb", "mlp", "rnn", "lstm", "single-head", "multi-head",
-               "transformer")
 NAN_POLICIES = ("stop", "skip")
 MAX_SEED = 2 ** 63 - 1
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is refused unread
+
+
+# kind -> function(config, vocab_size) building the model.
+MODELS = {
+    "bigram": lambda c, v: BigramLM(v),
+    "bigram-emb": lambda c, v: BigramEmbeddingLM(v, c.n_embd),
+    "mlp": lambda c, v: MLPLM(v, c.mlp_window or c.context, c.n_embd, c.hidden_size, c.n_layer,
+                              c.activation, c.dropout),
+    "rnn": lambda c, v: RNNLM(v, emb_dim=c.n_embd, hidden_size=c.hidden_size,
+                              num_layers=c.n_layer, dropout=c.dropout),
+    "lstm": lambda c, v: LSTMLM(v, emb_dim=c.n_embd, hidden_size=c.hidden_size,
+                              num_layers=c.n_layer, dropout=c.dropout),
+    "single-head": lambda c, v: SingleHeadAttentionLM(v, c.context, c.n_embd, c.head_size,
+                                                      c.dropout),
+    "multi-head": lambda c, v: MultiHeadAttentionLM(v, c.context, c.n_embd, c.n_head, c.dropout,
+                                                    c.bias, c.feedforward),
+    "transformer": lambda c, v: TransformerLM(
+        v, c.context, c.n_layer, c.n_head, c.n_embd, c.ff_hidden, c.ff_variant, c.activation,
+        c.dropout, c.bias, c.tie_weights, c.positions, c.norm),
+}
 
 
 def _setting(default, help, spec, choices=None):
@@ -47,7 +65,7 @@ class Config:
 
     # ---- model
     model: str = _setting("transformer", "bigram, bigram-emb, mlp, rnn, lstm, single-head, "
-                          "multi-head or transformer", Choice(MODEL_KINDS))
+                          "multi-head or transformer", Choice(MODELS))
     n_layer: int = _setting(4, "transformer blocks, or layers of rnn, lstm and mlp", POSITIVE)
     n_head: int = _setting(4, "attention heads", POSITIVE)
     n_embd: int = _setting(128, "embedding width", POSITIVE)
@@ -195,26 +213,6 @@ class Config:
         if self.tokenizer == "word":
             return {"lower": self.lower, "min_freq": self.min_freq, "max_vocab": self.vocab_size}
         return {"vocab_size": self.vocab_size}  # char takes none: build_tokenizer rejects one given
-
-
-# kind -> function(config, vocab_size) building the model.
-MODELS = {
-    "bigram": lambda c, v: BigramLM(v),
-    "bigram-emb": lambda c, v: BigramEmbeddingLM(v, c.n_embd),
-    "mlp": lambda c, v: MLPLM(v, c.mlp_window or c.context, c.n_embd, c.hidden_size, c.n_layer,
-                              c.activation, c.dropout),
-    "rnn": lambda c, v: RNNLM(v, emb_dim=c.n_embd, hidden_size=c.hidden_size,
-                              num_layers=c.n_layer, dropout=c.dropout),
-    "lstm": lambda c, v: LSTMLM(v, emb_dim=c.n_embd, hidden_size=c.hidden_size,
-                              num_layers=c.n_layer, dropout=c.dropout),
-    "single-head": lambda c, v: SingleHeadAttentionLM(v, c.context, c.n_embd, c.head_size,
-                                                      c.dropout),
-    "multi-head": lambda c, v: MultiHeadAttentionLM(v, c.context, c.n_embd, c.n_head, c.dropout,
-                                                    c.bias, c.feedforward),
-    "transformer": lambda c, v: TransformerLM(
-        v, c.context, c.n_layer, c.n_head, c.n_embd, c.ff_hidden, c.ff_variant, c.activation,
-        c.dropout, c.bias, c.tie_weights, c.positions, c.norm),
-}
 
 
 def build_model(config, vocab_size):
