@@ -27,7 +27,6 @@ SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adamw", "adam")
 AMP_MODES = ("off", "float16", "bfloat16")
 NAN_POLICIES = ("stop", "skip")
-MAX_SEED = 2 ** 63 - 1
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is refused unread
 
 
@@ -137,7 +136,7 @@ class Config:
                                 Bool())
     sample_tokens: int = _setting(300, "tokens sampled into samples.txt at the end (0: none)",
                                   Int(0, MAX_NEW_TOKENS))
-    seed: int = _setting(1337, "seeds the weights, dropout and batches", Int(0, MAX_SEED))
+    seed: int = _setting(1337, "seeds the weights, dropout and batches", Int(0))
     device: str = _setting("cpu", "cpu or cuda", Text())
     threads: int = _setting(2, "cpu: split each batch over this many threads, one-thread BLAS "
                             "each (NumPy's element-wise work uses one core); recurrent models "

@@ -45,7 +45,7 @@ OPTIONS = {  # what each sampling option may be (the CLI flags use these too)
     "repetition_penalty": Float(0, low_open=True),
     "frequency_penalty": Float(),
     "presence_penalty": Float(),
-    "seed": Maybe(Int(0, 2 ** 63 - 1)),
+    "seed": Maybe(Int(0)),
     "num_samples": Int(1, MAX_SAMPLES),
 }
 

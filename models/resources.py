@@ -47,7 +47,9 @@ def available_memory():
 def size(nbytes):
     """Bytes in words: '812.0 MiB', '3.6 TiB'."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if nbytes < 1024 or unit == "PiB":
+        if unit == "PiB":
+            return f"{nbytes:.4g} {unit}"
+        if nbytes < 1024:
             return f"{nbytes:,.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
         nbytes /= 1024
 

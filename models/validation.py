@@ -51,10 +51,13 @@ class Spec:
         return value
 
 
+MAX_INT = 2 ** 63 - 1  # the largest integer any setting may take (it fits an int64)
+
+
 class Int(Spec):
-    def __init__(self, low=None, high=None):
+    def __init__(self, low=None, high=MAX_INT):
         self.low, self.high = low, high
-        if low is not None and high is not None:
+        if low is not None and high != MAX_INT:
             self.description = f"an integer in {low}..{high}"
         elif low is not None:
             self.description = f"an integer >= {low}"
@@ -62,9 +65,8 @@ class Int(Spec):
             self.description = "an integer"
 
     def accepts(self, value):
-        return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                and (self.low is None or value >= self.low)
-                and (self.high is None or value <= self.high))
+        low = -MAX_INT if self.low is None else self.low
+        return _is_int(value) and low <= value <= self.high
 
     def convert(self, text):
         return int(text)
@@ -88,7 +90,9 @@ class Float(Spec):
     def accepts(self, value):
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             return False
-        if math.isnan(value) or (math.isinf(value) and not (self.infinite and value > 0)):
+        if isinstance(value, numbers.Integral) and abs(value) > MAX_INT:
+            return False  # (a float could not hold it)
+        if not math.isfinite(value) and (math.isnan(value) or not (self.infinite and value > 0)):
             return False
         low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
         high_ok = (self.high is None
@@ -160,7 +164,7 @@ def conform(value, template, where):
     """An InputError naming `where` (a file and a dotted field) unless `value` has the
     structure of `template`: dicts with the same keys, lists or tuples of the same length,
     arrays or tensors of the same shape and kind of dtype, numbers of the same kind (an
-    int where a float is expected is fine; NaN never is), strings, booleans, None."""
+    int where a float is expected is fine; NaN and -inf never are), strings, booleans, None."""
     if template is ANY:
         return
     if isinstance(template, dict):
@@ -176,10 +180,10 @@ def conform(value, template, where):
         if type(value) is not type(template):
             _fail(where, type(template).__name__.replace("NoneType", "null"), value)
     elif isinstance(template, numbers.Integral):
-        if not Int().accepts(value):
+        if not _is_int(value):  # any size (a generator's state is 128 bits): ranges elsewhere
             _fail(where, "an integer", value)
     elif isinstance(template, numbers.Real):
-        if not Float(infinite=True).accepts(value) and value != -math.inf:
+        if not Float(infinite=True).accepts(value):
             _fail(where, "a number", value)
     else:
         raise TypeError(f"conform: no rule for a template {type(template).__name__}")
@@ -233,6 +237,10 @@ def _conform_array(value, template, where):
 def _dtype_kind(array):
     kind = getattr(array.dtype, "kind", None) or str(array.dtype)[0]
     return "f" if kind in "fc" else "i"
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _fail(where, expected, value):

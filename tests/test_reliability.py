@@ -394,6 +394,17 @@ def test_a_pattern_that_passes_the_probes_still_runs_under_a_timeout(trained_bpe
     assert "the split pattern '(b|bb)+$' took over 0.2 s on 61 characters" in line
 
 
+def test_bpe_merges_that_double_a_token_again_and_again_are_refused_quickly(tmp_path):
+    merges = [[97, 97]] + [[256 + k, 256 + k] for k in range(60)]  # 2**61 bytes at the end
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps({"type": "bpe", "version": 1, "pattern": "gpt4",
+                                "special_tokens": [], "merges": merges}))
+    began = time.monotonic()
+    with pytest.raises(ValueError, match="make tokens of more than 64 MiB in all"):
+        tokenizers.load(path)
+    assert time.monotonic() - began < 5
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("n_layer", "4", "config.json: field 'n_layer' must be an integer >= 1, got '4'"),
     ("betas", 5, "config.json: field 'betas' must be two numbers, each a finite number in "
@@ -552,7 +563,8 @@ def test_generated_text_is_streamed_and_bounded(trained, capsys):
     (["train", "--head-size", "0"], "--head-size: must be an integer >= 1, got '0'"),
     (["train", "--ff-hidden", "0"], "--ff-hidden: must be an integer >= 1, got '0'"),
     (["train", "--mlp-window", "0"], "--mlp-window: must be an integer >= 1, got '0'"),
-    (["train", "--seed", "-1"], "--seed: must be an integer in 0..9223372036854775807"),
+    (["train", "--seed", "-1"], "--seed: must be an integer >= 0, got '-1'"),
+    (["train", "--steps", str(10 ** 400)], "--steps: must be an integer >= 1, got '1000"),
     (["train", "--dropout", "1"], "--dropout: must be a finite number in [0, 1), got '1'"),
     (["train", "--val-fraction", "0"], "--val-fraction: must be a finite number in (0, 1)"),
     (["train", "--betas", "0.9", "inf"], "--betas: must be a finite number in [0, 1)"),
@@ -565,7 +577,7 @@ def test_generated_text_is_streamed_and_bounded(trained, capsys):
      "--frequency-penalty: must be a finite number, got '-inf'"),
     (["generate", "--checkpoint", "x", "--max-new-tokens", "100000000"],
      "--max-new-tokens: must be an integer in 0..100000, got '100000000'"),
-    (["generate", "--checkpoint", "x", "--seed", "-1"], "--seed: must be an integer in 0.."),
+    (["generate", "--checkpoint", "x", "--seed", "-1"], "--seed: must be an integer >= 0"),
     (["generate", "--checkpoint", "x", "--num-samples", "0"],
      "--num-samples: must be an integer in 1..1000"),
     (["generate", "--checkpoint", "x", "--repetition-penalty", "0"],
@@ -583,7 +595,8 @@ def test_every_cli_number_is_checked_with_its_flag_named(argv, message, capsys):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats()
-    | st.text(max_size=4) | st.sampled_from(["cpu", "bpe", "gelu", "transformer", "gpt4"]),
+    | st.text(max_size=4) | st.sampled_from(["cpu", "bpe", "gelu", "transformer", "gpt4"])
+    | st.sampled_from([10 ** 400, 2 ** 63, -1, 0, 1e308, -0.0]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
                                                                  max_size=2),
     max_leaves=4)

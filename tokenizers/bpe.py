@@ -65,6 +65,7 @@ PATTERNS = {
 PATTERN_TIME_LIMIT = (1.0, 20e-6)
 PROBES = [c * 40 + "\x00" for c in "a1 .\n"]  # exponential backtracking shows on runs
 PROBE_TIMEOUT = 0.25  # seconds a custom pattern may take on a probe
+MAX_VOCAB_BYTES = 1 << 26  # the bytes all tokens may spell together (GPT-4: under 1 MiB)
 CACHE_LIMIT = 200_000  # distinct chunks remembered by encode; cleared when full
 NOT_A_MERGE = float("inf")  # the rank of a pair that has no merge
 
@@ -92,12 +93,18 @@ class BPETokenizer(Tokenizer):
         self.merges = [tuple(pair) for pair in merges]
         self.vocab = [bytes([b]) for b in range(256)]  # id -> the bytes it stands for
         self.merge_ids = {}  # pair -> new id; a smaller id means learned earlier
+        total = 256  # bytes of all tokens: merges of merges double it (a crafted file)
         for pair in self.merges:
             a, b = pair
             if not (0 <= a < len(self.vocab) and 0 <= b < len(self.vocab)):
                 raise ValueError(f"merge {pair} uses an id not defined before it")
             if pair in self.merge_ids:
                 raise ValueError(f"merge {pair} appears twice")
+            total += len(self.vocab[a]) + len(self.vocab[b])
+            if total > MAX_VOCAB_BYTES:
+                raise ValueError(f"the merges up to {pair} make tokens of more than "
+                                 f"{MAX_VOCAB_BYTES >> 20} MiB in all: not a vocabulary "
+                                 f"learned from text")
             self.merge_ids[pair] = len(self.vocab)
             self.vocab.append(self.vocab[a] + self.vocab[b])
         self._special_tokens = {}
