@@ -5,14 +5,18 @@ Tensors, arrays, numbers, strings, booleans or None: a model's ``state_dict``, a
 optimizer's, a whole training state. The file is an ``.npz`` archive: one entry per array,
 plus ``__manifest__``, a JSON document giving the structure with the arrays referred to by
 entry name, the format name and its version. Nothing is pickled, so loading a file runs no
-code from it.
+code from it, and a file is untrusted until checked: ``load`` reads the array headers first
+and refuses any that claim more bytes than the archive holds (``describe`` stops there,
+for callers that check shapes before allocating).
 
 ``save`` writes a temporary file in the same directory, flushes it to disk and renames it
 over ``path`` in one step (``os.replace``), so a crash mid-save leaves the previous file
 intact.
 """
+import collections
 import contextlib
 import json
+import math
 import numbers
 import os
 import tempfile
@@ -26,6 +30,8 @@ from minigrad.tensor import Tensor
 FORMAT = "minigrad"
 VERSION = 1
 MANIFEST = "__manifest__"
+MAX_LOAD_BYTES = 16 << 30  # arrays one file may hold (load's default max_bytes)
+MAX_MANIFEST_BYTES = 64 << 20
 # What NumPy and zipfile raise on files they cannot parse.
 UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile)
 
@@ -38,34 +44,36 @@ def save(obj, path):
     write_atomically(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
-def load(path, device=None):
+def load(path, device=None, max_bytes=MAX_LOAD_BYTES):
     """Read what ``save`` wrote. Tensors come back on ``device`` (default 'cpu'), arrays as
-    NumPy arrays. A missing file raises ``FileNotFoundError``; a damaged, truncated or
-    foreign file raises ``ValueError`` naming the path."""
+    NumPy arrays. A missing file raises ``FileNotFoundError``; a damaged, truncated, foreign
+    or crafted file raises ``ValueError`` naming the path.
+
+    Every array's header is checked before any array is read: its dtype must be a plain
+    number or bool, its shape must match the bytes the archive really holds, and all the
+    arrays together must fit in ``max_bytes``. So a file can never ask for more memory
+    than its own size, however large the shape its header claims."""
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        zipped = f.read(2) == b"PK"
-        f.seek(0)
-        try:
-            archive = np.load(f, allow_pickle=False)
-        except UNREADABLE as err:
-            if zipped:
-                raise _damaged(path, err) from None
-            raise _foreign(path, f"it cannot be read as an .npz archive ({err})") from None
-        if not hasattr(archive, "files"):
-            raise _foreign(path, "it holds a single .npy array, not an .npz archive")
-        with archive:
-            if MANIFEST not in archive.files:
-                raise _foreign(path, "it is an .npz archive without a minigrad manifest")
-            try:
-                arrays = {name: archive[name] for name in archive.files}
-            except UNREADABLE as err:
-                raise _damaged(path, err) from None
-    manifest = _read_manifest(path, arrays.pop(MANIFEST))
-    try:
-        return _decode(manifest["root"], arrays, device)
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"load: {path} has a damaged manifest ({err!r})") from None
+    with _open_archive(path) as archive:
+        manifest, entries = _read_index(path, archive, max_bytes)
+        arrays = {name: _read_array(path, archive, entry) for name, entry in entries.items()}
+    return _decode_root(path, manifest, lambda name, node: arrays[name], device)
+
+
+def describe(path, max_bytes=MAX_LOAD_BYTES):
+    """What ``load`` would return, with every array and tensor replaced by an
+    ``ArrayInfo(shape, dtype, tensor)``, reading only the manifest and the array headers
+    (with the same checks as ``load``): a caller can check a file's structure and shapes
+    before it allocates anything."""
+    path = os.fspath(path)
+    with _open_archive(path) as archive:
+        manifest, entries = _read_index(path, archive, max_bytes)
+    return _decode_root(path, manifest, lambda name, node: ArrayInfo(
+        entries[name].shape, entries[name].dtype, "tensor" in node), None)
+
+
+class ArrayInfo(collections.namedtuple("ArrayInfo", "shape dtype tensor")):
+    """The shape and dtype of an array in an archive; ``tensor``: saved from a Tensor."""
 
 
 # ---------------------------------------------------------------- encoding
@@ -148,6 +156,96 @@ def _umask():
 
 # ---------------------------------------------------------------- decoding
 
+_Entry = collections.namedtuple("_Entry", "name info shape dtype")
+
+
+@contextlib.contextmanager
+def _open_archive(path):
+    """The file as a ZipFile, after checking that it is one (never handing a foreign file
+    to NumPy, whose errors would suggest loading it with pickle)."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+        if magic.startswith(b"\x93NUMPY"):
+            raise _foreign(path, "it holds a single .npy array, not an .npz archive")
+        if not magic.startswith(b"PK"):
+            what = "the file is empty" if not magic else "it is not a zip archive"
+            raise _foreign(path, f"it cannot be read as an .npz archive ({what})")
+        f.seek(0)
+        try:
+            archive = zipfile.ZipFile(f)
+        except UNREADABLE as err:
+            raise _damaged(path, err) from None
+        with archive:
+            yield archive
+
+
+def _read_index(path, archive, max_bytes):
+    """(manifest, {entry name: _Entry}) from the headers, every size checked."""
+    members = {info.filename[:-4]: info for info in archive.infolist()
+               if info.filename.endswith(".npy")}
+    if MANIFEST not in members:
+        raise _foreign(path, "it is an .npz archive without a minigrad manifest")
+    entries = {name: _read_header(path, archive, info) for name, info in members.items()}
+    raw = entries.pop(MANIFEST)
+    if raw.dtype != np.uint8 or len(raw.shape) != 1 or raw.shape[0] > MAX_MANIFEST_BYTES:
+        raise _crafted(path, f"its manifest is {raw.dtype} {raw.shape}, not bytes (uint8) of "
+                             f"at most {_size(MAX_MANIFEST_BYTES)}")
+    total = sum(_nbytes(e) for e in entries.values())
+    if max_bytes is not None and total > max_bytes:
+        raise ValueError(f"load: {path} holds {_size(total)} of arrays, more than the limit "
+                         f"of {_size(max_bytes)} (max_bytes)")
+    return _read_manifest(path, _read_array(path, archive, raw)), entries
+
+
+def _read_header(path, archive, info):
+    """The entry's shape and dtype from its .npy header, checked against the bytes the
+    archive holds for it (a crafted header cannot claim more)."""
+    name = info.filename[:-4]
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _crafted(path, f"entry {name} is compressed (minigrad.save stores entries as "
+                             f"they are)")
+    try:
+        with archive.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version not in _HEADER_READERS:
+                raise ValueError(f".npy format version {version}")
+            shape, _, dtype = _HEADER_READERS[version](f)
+            header_size = f.tell()
+    except UNREADABLE as err:
+        raise _damaged(path, f"entry {name}: {err}") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biufc":
+        raise _crafted(path, f"entry {name} has dtype {dtype}, not a number or bool")
+    entry = _Entry(name, info, shape, dtype)
+    if _nbytes(entry) != info.file_size - header_size:
+        raise _crafted(path, f"entry {name} claims shape {shape} of {dtype} "
+                             f"({_size(_nbytes(entry))}) but holds "
+                             f"{_size(info.file_size - header_size)}")
+    return entry
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _nbytes(entry):
+    return math.prod(entry.shape) * entry.dtype.itemsize  # Python ints: no overflow
+
+
+def _read_array(path, archive, entry):
+    try:
+        with archive.open(entry.info) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except UNREADABLE as err:
+        raise _damaged(path, err) from None
+
+
+def _size(nbytes):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            return f"{nbytes:,} bytes" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+
+
 def _damaged(path, err):
     return ValueError(f"load: {path} is damaged or truncated and cannot be read ({err})")
 
@@ -157,30 +255,53 @@ def _foreign(path, reason):
                       f"minigrad.save): {reason}")
 
 
+def _crafted(path, reason):
+    return ValueError(f"load: {path} is damaged or was not written by minigrad.save: {reason}")
+
+
 def _read_manifest(path, raw):
     try:
         manifest = json.loads(raw.tobytes().decode("utf-8"))
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise ValueError(f"load: {path} has an unreadable manifest ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _foreign(path, f"its manifest names no '{FORMAT}' format")
-    if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
-        raise ValueError(f"load: {path} has format version {manifest.get('version')!r}; this "
+    version = manifest.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version > VERSION:
+        raise ValueError(f"load: {path} has format version {version!r}; this "
                          f"minigrad reads versions up to {VERSION}")
     return manifest
 
 
-def _decode(node, arrays, device):
+def _decode_root(path, manifest, array_of, device):
+    try:
+        return _decode(manifest["root"], array_of, device)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:  # RecursionError too
+        raise ValueError(f"load: {path} has a damaged manifest ({err!r})") from None
+
+
+def _decode(node, array_of, device):
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if "dict" in node:
-        return {k: _decode(v, arrays, device) for k, v in node["dict"]}
+        return {_check_key(k): _decode(v, array_of, device) for k, v in node["dict"]}
     if "list" in node:
-        return [_decode(v, arrays, device) for v in node["list"]]
+        return [_decode(v, array_of, device) for v in node["list"]]
     if "tuple" in node:
-        return tuple(_decode(v, arrays, device) for v in node["tuple"])
+        return tuple(_decode(v, array_of, device) for v in node["tuple"])
     if "tensor" in node:
-        return Tensor(arrays[node["tensor"]], requires_grad=node["requires_grad"], device=device)
+        if not isinstance(node["requires_grad"], bool):
+            raise ValueError(f"requires_grad {node['requires_grad']!r} is not true or false")
+        array = array_of(node["tensor"], node)
+        if isinstance(array, ArrayInfo):
+            return array
+        return Tensor(array, requires_grad=node["requires_grad"], device=device)
     if "array" in node:
-        return arrays[node["array"]]
+        return array_of(node["array"], node)
     raise ValueError(f"unknown node {sorted(node)}")
+
+
+def _check_key(key):
+    if not isinstance(key, (str, int)) or isinstance(key, bool):
+        raise ValueError(f"dict key {key!r} is neither a string nor an integer")
+    return key

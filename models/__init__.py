@@ -9,7 +9,11 @@
     presets.py      the named configurations (tiny, hw4-*, nanogpt-char, thesis-bpe, quijote-lstm)
     data.py         corpus -> token ids -> batches
     train.py        Trainer: AdamW, schedule, clipping, accumulation, checkpoints, exact resume
-    checkpoint.py   run directories and checkpoint files
+    checkpoint.py   checkpoint files: what they hold, checked before use, loaded
+    rundir.py       a run directory: its lock, atomic writes, no symbolic links, the log
+    stopping.py     stopping a run without loss: SIGINT/SIGTERM, NaN and infinities
+    validation.py   what every flag and file field may be (one check for all of them)
+    resources.py    the memory a config needs, corpus size limits, checked up front
     generate.py     sampling: temperature, top-k, top-p, penalties, key/value cache
     evaluate.py     loss, perplexity, bits per character; HW4's estimate_loss
     plot.py         loss curve, attention and position heatmaps (matplotlib, optional)

@@ -10,19 +10,25 @@
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
-`--n-layer`, `--dropout`, `--no-tie-weights`, ...): the preset gives the rest. Bad input
-(a missing corpus or checkpoint, an unknown preset, a prompt the tokenizer cannot encode)
-prints one line `minigrad: error: ...` and exits with status 2.
+`--n-layer`, `--dropout`, `--no-tie-weights`, ...): the preset gives the rest. Every number
+is checked where it is parsed, by the spec of its field or option (models.validation: finite,
+in range, positive where it must be), so an error names the flag. Bad input (a bad number, a
+missing corpus or checkpoint, an unknown preset, a prompt the tokenizer cannot encode, a
+damaged or crafted file, a configuration too large for the memory) prints one line
+`minigrad: error: ...` and exits with status 2; a training run that diverges exits with
+status 1, one stopped by Ctrl-C or SIGTERM with 130 or 143 after saving last.npz.
 """
 import argparse
 import dataclasses
 import json
 import sys
-import typing
 from pathlib import Path
 
 from models.config import Config
+from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
+from models.stopping import TrainingDiverged
+from models.validation import Bool, Int, Maybe, Pair
 
 
 class UsageError(Exception):
@@ -55,16 +61,22 @@ def build_parser():
     gen = sub.add_parser("generate", help="sample text from a trained model")
     gen.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     gen.add_argument("--prompt", default="", help="text to continue (default: a newline)")
-    gen.add_argument("--max-new-tokens", type=int, default=200)
-    gen.add_argument("--temperature", type=float, default=1.0, help="0 means greedy")
-    gen.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
-    gen.add_argument("--top-p", type=float,
+    option = {name: spec.parse for name, spec in OPTIONS.items()}  # generate()'s own checks
+    gen.add_argument("--max-new-tokens", type=option["max_new_tokens"], default=200,
+                     help=f"at most {MAX_NEW_TOKENS:,}; the text is printed as it comes")
+    gen.add_argument("--temperature", type=option["temperature"], default=1.0,
+                     help="0 means greedy")
+    gen.add_argument("--top-k", type=option["top_k"], help="sample among the k most likely "
+                     "tokens")
+    gen.add_argument("--top-p", type=option["top_p"],
                      help="sample among the most likely tokens that reach probability p")
-    gen.add_argument("--repetition-penalty", type=float, default=1.0)
-    gen.add_argument("--presence-penalty", type=float, default=0.0)
-    gen.add_argument("--frequency-penalty", type=float, default=0.0)
-    gen.add_argument("--seed", type=int, help="seed of the sampler (default: fresh randomness)")
-    gen.add_argument("--num-samples", type=int, default=1, help="samples of the same prompt")
+    gen.add_argument("--repetition-penalty", type=option["repetition_penalty"], default=1.0)
+    gen.add_argument("--presence-penalty", type=option["presence_penalty"], default=0.0)
+    gen.add_argument("--frequency-penalty", type=option["frequency_penalty"], default=0.0)
+    gen.add_argument("--seed", type=option["seed"],
+                     help="seed of the sampler (default: fresh randomness)")
+    gen.add_argument("--num-samples", type=option["num_samples"], default=1,
+                     help="samples of the same prompt")
     gen.add_argument("--greedy", action="store_true", help="always the most likely token")
     gen.add_argument("--no-cache", action="store_true",
                      help="recompute the whole context each step (no key/value cache)")
@@ -78,8 +90,9 @@ def build_parser():
         ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
         ev.add_argument("--split", default="val", choices=("train", "val", "test"))
         ev.add_argument("--corpus", "--data", help="corpus to evaluate on (default: the run's)")
-        ev.add_argument("--batch-size", type=int, help="windows per batch (default: the run's)")
-        ev.add_argument("--estimate-batches", type=int, default=0,
+        ev.add_argument("--batch-size", type=Maybe(Int(1)).parse,
+                        help="windows per batch (default: the run's)")
+        ev.add_argument("--estimate-batches", type=Int(0).parse, default=0,
                         help="also HW4's estimate: mean loss of this many random batches")
         ev.add_argument("--device", default="cpu", help="cpu or cuda")
 
@@ -105,22 +118,18 @@ def _add_config_flags(parser):
         if not f.metadata.get("cli", True):
             continue
         flags = [f"--{f.name.replace('_', '-')}"] + (["--data"] if f.name == "corpus" else [])
-        kind = _base_type(f.type)
+        spec = f.metadata["spec"]
         options = dict(dest=f.name, default=argparse.SUPPRESS,
                        help=f.metadata["help"].replace("%", "%%"))
-        if kind is bool:
+        if isinstance(spec, Bool) or isinstance(getattr(spec, "inner", None), Bool):
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
-        elif kind is tuple:
-            group.add_argument(*flags, type=float, nargs=2, metavar=("B1", "B2"), **options)
+        elif isinstance(spec, Pair):
+            group.add_argument(*flags, type=spec.item.parse, nargs=2, metavar=("B1", "B2"),
+                               **options)
         else:
-            choices = f.metadata.get("choices")
-            group.add_argument(*flags, type=kind, choices=choices,
+            choices = f.metadata.get("choices")  # argparse checks these itself
+            group.add_argument(*flags, type=str if choices else spec.parse, choices=choices,
                                metavar=None if choices else f.name.upper(), **options)
-
-
-def _base_type(annotation):
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if args else annotation
 
 
 # ---------------------------------------------------------------- commands
@@ -142,6 +151,9 @@ def cmd_train(args):
     summary = Trainer(config, out, resume=args.resume).run()
     lines = [f"run: {summary['run_dir']}  step {summary['step']}  best val loss (estimate) "
              f"{summary['best_val']:.4f}"]
+    if summary.get("signal"):  # stopped by Ctrl-C or SIGTERM, last.npz saved
+        print("\n".join(lines))
+        return 128 + summary["signal"]
     if summary.get("seconds_per_step"):
         lines.append(f"median step time {summary['seconds_per_step']:.3f} s")
     if "full_val" in summary:
@@ -154,19 +166,23 @@ def cmd_train(args):
 
 def cmd_generate(args):
     from models.checkpoint import load_trained
-    from models.generate import encode_prompt, generate
-    if args.num_samples < 1:
-        raise UsageError(f"--num-samples must be at least 1, got {args.num_samples}")
+    from models.generate import TextStream, encode_prompt, generate
     model, tokenizer, _, _ = load_trained(args.checkpoint, args.device)
     prompt = encode_prompt(tokenizer, args.prompt)
+    # One sample is printed as it comes; several are printed together at the end.
+    stream = TextStream(tokenizer, prompt, _write_out) if args.num_samples == 1 else None
     outputs = generate(model, [prompt] * args.num_samples, args.max_new_tokens,
                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                        repetition_penalty=args.repetition_penalty,
                        frequency_penalty=args.frequency_penalty,
                        presence_penalty=args.presence_penalty, seed=args.seed,
-                       eos_id=tokenizer.eos_id, greedy=args.greedy, use_cache=not args.no_cache)
-    texts = [tokenizer.decode(prompt + out) for out in outputs]
-    print("\n---\n".join(texts))
+                       eos_id=tokenizer.eos_id, greedy=args.greedy, use_cache=not args.no_cache,
+                       on_step=stream and stream.step)
+    if stream is not None:
+        stream.finish()
+        print()
+    else:
+        print("\n---\n".join(tokenizer.decode(prompt + out) for out in outputs))
     if args.stats:
         from models.evaluate import distinct_n
         print("distinct-1/2/3: " + " ".join(f"{distinct_n(outputs, n):.3f}" for n in (1, 2, 3)),
@@ -180,12 +196,14 @@ def cmd_evaluate(args):
     from models.checkpoint import CACHE, TOKENIZER, find_checkpoint, load_trained
     from models.data import default_corpus_path, prepare
     from models.evaluate import estimate_loss, evaluate_split
+    from models.rundir import RunDir
     model, tokenizer, config, state = load_trained(args.checkpoint, args.device)
-    run_dir = find_checkpoint(args.checkpoint).parent
+    run = RunDir(find_checkpoint(args.checkpoint).parent)  # to check the cache's path
     corpus = args.corpus or config.corpus or default_corpus_path()
     if not Path(corpus).exists():
         raise UsageError(f"{corpus}: no such corpus file or directory")
-    splits = prepare(corpus, run_dir / TOKENIZER, run_dir / CACHE, config.val_fraction)
+    splits = prepare(corpus, run.path / TOKENIZER, run.check(CACHE, directory=True),
+                     config.val_fraction)
     if args.split not in splits:
         raise UsageError(f"{corpus}: no {args.split} split (a single file splits into train "
                          f"and val; a directory with test.txt gives a test split)")
@@ -217,19 +235,22 @@ def cmd_plot(args):
     from models import plot
     from models.checkpoint import LOG, PLOT, load_trained
     from models.generate import encode_prompt
-    run = Path(args.checkpoint)
-    if not (run / LOG).is_file():
-        raise UsageError(f"{run}: no {LOG} (not a run directory?)")
-    paths = [plot.plot_loss_curve(run / LOG, run / PLOT, lambda m: print(m, file=sys.stderr))]
+    from models.rundir import RunDir
+    run = RunDir(args.checkpoint)  # only to check the names written (no symbolic links)
+    if not (run.path / LOG).is_file():
+        raise UsageError(f"{run.path}: no {LOG} (not a run directory?)")
+    paths = [plot.plot_loss_curve(run.path / LOG, run.check(PLOT),
+                                  lambda m: print(m, file=sys.stderr))]
     if args.attention or args.positions:
-        model, tokenizer, _, _ = load_trained(run)
+        model, tokenizer, _, _ = load_trained(run.path)
         if args.attention:
             ids = encode_prompt(tokenizer, args.attention)
             labels = [tokenizer.decode([i]) for i in ids]
             paths.append(plot.plot_attention(plot.attention_weights(model, ids), labels,
-                                             run / "attention.png"))
+                                             run.check("attention.png")))
         if args.positions:
-            paths.append(plot.plot_positions(*plot.position_table(model), run / "positions.png"))
+            paths.append(plot.plot_positions(*plot.position_table(model),
+                                             run.check("positions.png")))
     for path in filter(None, paths):
         print(path)
     return 0 if all(paths) else 1
@@ -264,6 +285,10 @@ def main(argv=None):
         return COMMANDS[args.command](args)
     except UsageError as e:
         return _fail(str(e))
+    except TrainingDiverged as e:
+        return _fail(str(e), status=1)
+    except MemoryError as e:  # what the up-front estimates (models/resources.py) missed
+        return _fail(f"out of memory: {e}")
     except (ValueError, OSError, RuntimeError, IndexError, KeyError) as e:
         return _fail(f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e))
     except KeyboardInterrupt:
@@ -271,9 +296,14 @@ def main(argv=None):
         return 130
 
 
-def _fail(message):
+def _fail(message, status=2):
     print("minigrad: error: " + " ".join(message.split()), file=sys.stderr)
-    return 2
+    return status
+
+
+def _write_out(text):
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -13,146 +13,21 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Optional
 
+from minigrad.serialization import write_atomically
+
 from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM
+from models.generate import MAX_NEW_TOKENS
 from models.recurrent import LSTMLM, RNNLM
 from models.simple import BigramEmbeddingLM, BigramLM, MLPLM
 from models.transformer import POSITIONS, TransformerLM
+from models.validation import Bool, Choice, Float, InputError, Int, Maybe, Pair, Text
 
 TOKENIZERS = ("char", "word", "bpe")
 SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adamw", "adam")
 AMP_MODES = ("off", "float16", "bfloat16")
-
-
-def _setting(default, help, choices=None):
-    """A Config field with its --help text (and the values its flag accepts)."""
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
-@dataclass
-class Config:
-    """Every setting of a run; the help of each field is the --help text of its flag."""
-
-    # ---- model
-    model: str = _setting("transformer", "bigram, bigram-emb, mlp, rnn, lstm, single-head, "
-                          "multi-head or transformer")
-    n_layer: int = _setting(4, "transformer blocks, or layers of rnn, lstm and mlp")
-    n_head: int = _setting(4, "attention heads")
-    n_embd: int = _setting(128, "embedding width")
-    head_size: Optional[int] = _setting(None, "single-head: width of the head (default n_embd)")
-    ff_hidden: Optional[int] = _setting(None, "feed-forward hidden width (default 4 * n_embd)")
-    ff_variant: str = _setting("hw4", "feed-forward: hw4 (2 layers) or gelu3 (3 layers, thesis)")
-    activation: str = _setting("gelu", "feed-forward and mlp activation: relu, gelu, tanh "
-                               "(gelu_tanh: transformer only)")
-    hidden_size: int = _setting(128, "rnn, lstm, mlp: hidden width")
-    mlp_window: Optional[int] = _setting(None, "mlp: tokens seen per prediction (default context)")
-    feedforward: bool = _setting(False, "multi-head: the HW4 feed-forward after attention")
-    dropout: float = _setting(0.0, "dropout probability while training")
-    bias: bool = _setting(False, "biases in Linear and LayerNorm (transformer, multi-head)")
-    tie_weights: bool = _setting(True, "transformer: the head shares the token embedding")
-    positions: str = _setting("learned", "transformer positions: learned, sinusoidal or rope")
-    norm: str = _setting("pre", "transformer LayerNorm placement: pre or post")
-    # ---- data
-    corpus: Optional[str] = _setting(None, "text file or directory of splits (default: the "
-                                     "bundled Tiny Shakespeare)")
-    tokenizer: str = _setting("char", "char, word or bpe")
-    vocab_size: Optional[int] = _setting(None, "bpe: vocabulary size; word: largest vocabulary")
-    min_freq: Optional[int] = _setting(None, "word: keep words seen at least this often")
-    lower: Optional[bool] = _setting(None, "word: lowercase the text")
-    val_fraction: float = _setting(0.1, "share of a single-file corpus held out for val")
-    context: int = _setting(64, "tokens per training sequence (block size; BPTT length)")
-    batch_size: int = _setting(32, "sequences per micro-batch")
-    # ---- optimisation
-    optimizer: str = _setting("adamw", "adamw or adam")
-    lr: float = _setting(1e-3, "peak learning rate")
-    min_lr: float = _setting(1e-4, "cosine schedule: the learning rate at the last step")
-    schedule: str = _setting("cosine", "after the warmup: cosine (down to min_lr) or constant")
-    warmup_steps: int = _setting(100, "linear warmup steps")
-    betas: tuple = _setting((0.9, 0.99), "Adam betas")
-    eps: float = _setting(1e-8, "Adam epsilon")
-    weight_decay: float = _setting(0.1, "decoupled weight decay, on matrices only")
-    grad_clip: float = _setting(1.0, "clip the global gradient norm to this (0: off)")
-    grad_accum: int = _setting(1, "micro-batches per optimiser step")
-    amp: str = _setting("off", "mixed precision: matmuls in float16 (with dynamic loss "
-                        "scaling) or bfloat16 (cuda only), float32 master weights",
-                        choices=AMP_MODES)
-    steps: int = _setting(2000, "optimiser steps")
-    # ---- evaluation, checkpoints
-    eval_every: int = _setting(250, "evaluate and checkpoint every this many steps")
-    eval_batches: int = _setting(20, "random batches per split for the loss estimate")
-    patience: int = _setting(0, "stop after this many evaluations without a better val loss "
-                             "(0: never)")
-    final_eval: bool = _setting(True, "at the end, the loss over every window of the val split")
-    sample_tokens: int = _setting(300, "tokens sampled into samples.txt at the end (0: none)")
-    seed: int = _setting(1337, "seeds the weights, dropout and batches")
-    device: str = _setting("cpu", "cpu or cuda")
-    threads: int = _setting(2, "cpu: split each batch over this many threads, one-thread BLAS "
-                            "each (NumPy's element-wise work uses one core); recurrent models "
-                            "and batches that do not divide run whole")
-    description: str = field(default="", metadata={"cli": False})
-
-    def __post_init__(self):
-        self.betas = tuple(self.betas)
-
-    @classmethod
-    def from_dict(cls, values):
-        """A Config from a dict such as config.json; unknown keys are an error."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
-        return cls(**values)
-
-    def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-    def save(self, path):
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2)
-            f.write("\n")
-
-    @classmethod
-    def load(cls, path):
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
-
-    def validate(self):
-        """A ValueError naming the first setting that cannot work."""
-        choices = {"model": MODELS, "tokenizer": TOKENIZERS, "schedule": SCHEDULES,
-                   "optimizer": OPTIMIZERS, "positions": POSITIONS,
-                   "norm": ("pre", "post"), "ff_variant": ("hw4", "gelu3"), "amp": AMP_MODES}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
-                                 f"got {getattr(self, name)!r}")
-        for name in ("n_layer", "n_head", "n_embd", "hidden_size", "context", "batch_size",
-                     "grad_accum", "steps", "eval_every", "eval_batches", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "patience", "sample_tokens", "grad_clip", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.amp == "bfloat16" and self.device == "cpu":
-            raise ValueError("amp bfloat16 needs --device cuda (NumPy has no bfloat16); "
-                             "use --amp float16 on the cpu")
-        if self.model in ("multi-head", "transformer") and self.n_embd % self.n_head:
-            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
-        return self
-
-    def tokenizer_options(self):
-        """The options of `models.data.build_tokenizer` for this tokenizer kind."""
-        if self.tokenizer == "bpe":
-            return {"vocab_size": self.vocab_size}
-        if self.tokenizer == "word":
-            return {"lower": self.lower, "min_freq": self.min_freq, "max_vocab": self.vocab_size}
-        return {"vocab_size": self.vocab_size}  # char takes none: build_tokenizer rejects one given
+NAN_POLICIES = ("stop", "skip")
+MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is refused unread
 
 
 # kind -> function(config, vocab_size) building the model.
@@ -173,6 +48,170 @@ MODELS = {
         v, c.context, c.n_layer, c.n_head, c.n_embd, c.ff_hidden, c.ff_variant, c.activation,
         c.dropout, c.bias, c.tie_weights, c.positions, c.norm),
 }
+
+
+def _setting(default, help, spec, choices=None):
+    """A Config field with its --help text and the values it accepts (models.validation)."""
+    return field(default=default, metadata={"help": help, "spec": spec, "choices": choices})
+
+
+POSITIVE, COUNT = Int(1), Int(0)
+
+
+@dataclass
+class Config:
+    """Every setting of a run; the help of each field is the --help text of its flag."""
+
+    # ---- model
+    model: str = _setting("transformer", "bigram, bigram-emb, mlp, rnn, lstm, single-head, "
+                          "multi-head or transformer", Choice(MODELS))
+    n_layer: int = _setting(4, "transformer blocks, or layers of rnn, lstm and mlp", POSITIVE)
+    n_head: int = _setting(4, "attention heads", POSITIVE)
+    n_embd: int = _setting(128, "embedding width", POSITIVE)
+    head_size: Optional[int] = _setting(None, "single-head: width of the head (default n_embd)",
+                                        Maybe(POSITIVE))
+    ff_hidden: Optional[int] = _setting(None, "feed-forward hidden width (default 4 * n_embd)",
+                                        Maybe(POSITIVE))
+    ff_variant: str = _setting("hw4", "feed-forward: hw4 (2 layers) or gelu3 (3 layers, thesis)",
+                               Choice(("hw4", "gelu3")))
+    activation: str = _setting("gelu", "feed-forward and mlp activation: relu, gelu, tanh "
+                               "(gelu_tanh: transformer only)",
+                               Choice(("relu", "gelu", "tanh", "gelu_tanh")))
+    hidden_size: int = _setting(128, "rnn, lstm, mlp: hidden width", POSITIVE)
+    mlp_window: Optional[int] = _setting(None, "mlp: tokens seen per prediction (default "
+                                         "context)", Maybe(POSITIVE))
+    feedforward: bool = _setting(False, "multi-head: the HW4 feed-forward after attention",
+                                 Bool())
+    dropout: float = _setting(0.0, "dropout probability while training",
+                              Float(0, 1, high_open=True))
+    bias: bool = _setting(False, "biases in Linear and LayerNorm (transformer, multi-head)",
+                          Bool())
+    tie_weights: bool = _setting(True, "transformer: the head shares the token embedding",
+                                 Bool())
+    positions: str = _setting("learned", "transformer positions: learned, sinusoidal or rope",
+                              Choice(POSITIONS))
+    norm: str = _setting("pre", "transformer LayerNorm placement: pre or post",
+                         Choice(("pre", "post")))
+    # ---- data
+    corpus: Optional[str] = _setting(None, "text file or directory of splits (default: the "
+                                     "bundled Tiny Shakespeare)", Maybe(Text()))
+    tokenizer: str = _setting("char", "char, word or bpe", Choice(TOKENIZERS))
+    vocab_size: Optional[int] = _setting(None, "bpe: vocabulary size; word: largest vocabulary",
+                                         Maybe(POSITIVE))
+    min_freq: Optional[int] = _setting(None, "word: keep words seen at least this often",
+                                       Maybe(POSITIVE))
+    lower: Optional[bool] = _setting(None, "word: lowercase the text", Maybe(Bool()))
+    val_fraction: float = _setting(0.1, "share of a single-file corpus held out for val",
+                                   Float(0, 1, low_open=True, high_open=True))
+    context: int = _setting(64, "tokens per training sequence (block size; BPTT length)",
+                            POSITIVE)
+    batch_size: int = _setting(32, "sequences per micro-batch", POSITIVE)
+    # ---- optimisation
+    optimizer: str = _setting("adamw", "adamw or adam", Choice(OPTIMIZERS))
+    lr: float = _setting(1e-3, "peak learning rate", Float(0))
+    min_lr: float = _setting(1e-4, "cosine schedule: the learning rate at the last step",
+                             Float(0))
+    schedule: str = _setting("cosine", "after the warmup: cosine (down to min_lr) or constant",
+                             Choice(SCHEDULES))
+    warmup_steps: int = _setting(100, "linear warmup steps", COUNT)
+    betas: tuple = _setting((0.9, 0.99), "Adam betas", Pair(Float(0, 1, high_open=True)))
+    eps: float = _setting(1e-8, "Adam epsilon", Float(0))
+    weight_decay: float = _setting(0.1, "decoupled weight decay, on matrices only", Float(0))
+    grad_clip: float = _setting(1.0, "clip the global gradient norm to this (0: off)", Float(0))
+    grad_accum: int = _setting(1, "micro-batches per optimiser step", POSITIVE)
+    amp: str = _setting("off", "mixed precision: matmuls in float16 (with dynamic loss "
+                        "scaling) or bfloat16 (cuda only), float32 master weights",
+                        Choice(AMP_MODES), choices=AMP_MODES)
+    steps: int = _setting(2000, "optimiser steps", POSITIVE)
+    nan_policy: str = _setting("stop", "a non-finite loss or gradient norm: stop (keeping the "
+                               "last good checkpoint) or skip that update", Choice(NAN_POLICIES))
+    detect_anomaly: bool = _setting(False, "name the op whose backward made a NaN or inf "
+                                    "(slower)", Bool())
+    # ---- evaluation, checkpoints
+    eval_every: int = _setting(250, "evaluate and checkpoint every this many steps", POSITIVE)
+    eval_batches: int = _setting(20, "random batches per split for the loss estimate", POSITIVE)
+    patience: int = _setting(0, "stop after this many evaluations without a better val loss "
+                             "(0: never)", COUNT)
+    final_eval: bool = _setting(True, "at the end, the loss over every window of the val split",
+                                Bool())
+    sample_tokens: int = _setting(300, "tokens sampled into samples.txt at the end (0: none)",
+                                  Int(0, MAX_NEW_TOKENS))
+    seed: int = _setting(1337, "seeds the weights, dropout and batches", Int(0))
+    device: str = _setting("cpu", "cpu or cuda", Text())
+    threads: int = _setting(2, "cpu: split each batch over this many threads, one-thread BLAS "
+                            "each (NumPy's element-wise work uses one core); recurrent models "
+                            "and batches that do not divide run whole", Int(1, 1024))
+    description: str = field(default="", metadata={"cli": False, "spec": Text()})
+
+    def __post_init__(self):
+        if isinstance(self.betas, list):
+            self.betas = tuple(self.betas)
+
+    @classmethod
+    def from_dict(cls, values, source=None):
+        """A Config from a dict such as config.json, every field checked (an InputError
+        naming `source` and the field); unknown keys are an error."""
+        where = f"{source}: " if source else ""
+        if not isinstance(values, dict):
+            raise InputError(f"{where}expected a JSON object of settings, got "
+                             f"{type(values).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(map(str, set(values) - names))
+        if unknown:
+            raise InputError(f"{where}unknown config field(s): {', '.join(unknown)}")
+        return cls(**values).validate(source)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def save(self, path):
+        """Write config.json atomically (a crash leaves the old file or the new one)."""
+        write_atomically(path, lambda f: f.write(self.to_json().encode("utf-8")))
+
+    @classmethod
+    def load(cls, path):
+        """The Config in a config.json; an InputError naming the file and the field."""
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        try:
+            if len(data) > MAX_CONFIG_BYTES:
+                raise ValueError(f"larger than {MAX_CONFIG_BYTES >> 20} MiB")
+            values = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError) as e:  # JSON and UTF-8 errors are ValueErrors
+            raise InputError(f"{path}: not a config file (expected JSON: {e})") from None
+        return cls.from_dict(values, source=path)
+
+    def validate(self, source=None):
+        """Every field checked against its spec, then the combinations that cannot work:
+        an InputError naming the field (and `source`, the file it came from)."""
+        for f in fields(self):
+            name = f"{source}: field {f.name!r}" if source else f.name
+            f.metadata["spec"].validate(name, getattr(self, f.name))
+        self.betas = tuple(self.betas)
+        where = f"{source}: " if source else ""
+        if self.amp == "bfloat16" and self.device == "cpu":
+            raise InputError(f"{where}amp bfloat16 needs --device cuda (NumPy has no "
+                             f"bfloat16); use --amp float16 on the cpu")
+        if self.model in ("multi-head", "transformer") and self.n_embd % self.n_head:
+            raise InputError(f"{where}n_embd {self.n_embd} is not divisible by n_head "
+                             f"{self.n_head}")
+        return self
+
+    def tokenizer_options(self):
+        """The options of `models.data.build_tokenizer` for this tokenizer kind."""
+        if self.tokenizer == "bpe":
+            return {"vocab_size": self.vocab_size}
+        if self.tokenizer == "word":
+            return {"lower": self.lower, "min_freq": self.min_freq, "max_vocab": self.vocab_size}
+        return {"vocab_size": self.vocab_size}  # char takes none: build_tokenizer rejects one given
 
 
 def build_model(config, vocab_size):

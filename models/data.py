@@ -34,15 +34,16 @@ import contextlib
 import hashlib
 import inspect
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+import minigrad as mg
 from minigrad.serialization import write_atomically
 
 import tokenizers
+from models.resources import check_corpus_file
 
 SPLIT_FILES = {  # names looked for in a corpus directory, first match wins
     "train": ("wiki.train.tokens", "train.txt"),
@@ -107,10 +108,12 @@ def _mapping_files(corpus):
 
 
 def read_bytes(path):
-    """The bytes of a corpus file; FileNotFoundError or ValueError naming it if missing or empty."""
+    """The bytes of a corpus file; FileNotFoundError or ValueError naming it if missing, empty
+    or too large to encode in memory (models.resources.check_corpus_file)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such corpus file (expected a UTF-8 text file)")
+    check_corpus_file(path)
     data = path.read_bytes()
     if not data:
         raise ValueError(f"{path}: corpus file is empty (expected UTF-8 text)")
@@ -170,18 +173,12 @@ def ids_dtype(vocab_size):
 
 
 def tokenizer_and_digest(tokenizer):
-    """(tokenizer, sha256 hex of its file contents), from a tokenizer or a saved tokenizer's path.
-
-    An object is saved to a temporary file and read back, so that both forms give the same
-    digest for the same tokenizer, and the digest always covers exactly what `save` writes.
-    """
+    """(tokenizer, sha256 hex of its file), from a saved tokenizer's path (read once) or
+    from a tokenizer (hashing `to_json()`, the text `save` writes: the same digest)."""
     if isinstance(tokenizer, (str, os.PathLike)):
-        path = Path(tokenizer)
-        return tokenizers.load(path), hashlib.sha256(path.read_bytes()).hexdigest()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tokenizer.json"
-        tokenizer.save(path)
-        return tokenizer, hashlib.sha256(path.read_bytes()).hexdigest()
+        data = Path(tokenizer).read_bytes()
+        return tokenizers.loads(data, tokenizer), hashlib.sha256(data).hexdigest()
+    return tokenizer, hashlib.sha256(tokenizer.to_json().encode("utf-8")).hexdigest()
 
 
 def encode_text(text, tokenizer, path="<text>"):
@@ -195,20 +192,20 @@ def encode_text(text, tokenizer, path="<text>"):
 
 # ---------------------------------------------------------------- cache and splits
 
-def prepare(corpus_path, tokenizer, cache_dir, val_fraction=0.1):
+def prepare(corpus_path, tokenizer, cache_dir, val_fraction=0.1, digest=None):
     """Encode a corpus (see the module docstring), caching the ids in `cache_dir`.
 
-    `tokenizer` is a tokenizer or the path of a saved one. Returns {"train": ids, "val": ids}
-    plus "test" when the corpus gives one; a single file is split by token position, the last
-    `val_fraction` of its tokens being val (ignored when the corpus gives its own splits).
-    """
+    `tokenizer` is a tokenizer or the path of a saved one (`digest`: its file's, if known).
+    Returns {"train": ids, "val": ids} plus "test" when the corpus gives one; a single file
+    is split by token position, the last `val_fraction` of its tokens being val."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     files = corpus_files(corpus_path)
-    tokenizer, tokenizer_digest = tokenizer_and_digest(tokenizer)
+    if digest is None:
+        tokenizer, digest = tokenizer_and_digest(tokenizer)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    splits = {split: encode_file(path, tokenizer, tokenizer_digest, cache_dir)
+    splits = {split: encode_file(path, tokenizer, digest, cache_dir)
               for split, path in files.items()}
     if "all" in splits:
         return split_by_position(splits["all"], val_fraction, files["all"])
@@ -226,14 +223,8 @@ def encode_file(path, tokenizer, tokenizer_digest, cache_dir):
             return np.load(cache_path, allow_pickle=False)
         # An unreadable cache file (copied in part, say) is encoded again and replaced.
     ids = encode_text(decode_utf8(data, path), tokenizer, path)
-    save_atomic(cache_path, ids)
+    write_atomically(cache_path, lambda f: np.save(f, ids))  # never a torn cache file
     return ids
-
-
-def save_atomic(path, array):
-    """np.save through ``minigrad.serialization.write_atomically``: readers see either no
-    file or a complete one, even if the process dies mid-write."""
-    write_atomically(path, lambda f: np.save(f, array))
 
 
 def split_by_position(ids, val_fraction=0.1, source="corpus"):
@@ -246,6 +237,15 @@ def split_by_position(ids, val_fraction=0.1, source="corpus"):
 
 
 # ---------------------------------------------------------------- batches
+
+def to_ids(array, device):
+    """An int64 id tensor from a NumPy batch."""
+    return mg.tensor(array, dtype=mg.int64, device=device)
+
+
+def device_of(model):  # where a model's batches go
+    return next(iter(model.parameters())).device
+
 
 def get_batch(ids, batch_size, block_size, rng):
     """Random windows for next-token training: x = ids[s:s+T], y = ids[s+1:s+T+1] per row.

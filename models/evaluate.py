@@ -20,7 +20,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import functional as F
 
-from models.data import get_batch, iter_eval_windows
+from models.data import device_of, get_batch, iter_eval_windows, to_ids
 
 MIN_RECURRENT_WINDOW = 256
 LOGITS_BUDGET = 2 ** 25  # most logits per evaluation batch (128 MB in float32)
@@ -31,15 +31,6 @@ def logits_of(model, x):
     """The logits of a model for ids x (B, T), from a zero state if it is recurrent."""
     out = model(x)
     return out[0] if model.recurrent else out
-
-
-def to_ids(array, device):
-    """An int64 id tensor from a NumPy batch."""
-    return mg.tensor(array, dtype=mg.int64, device=device)
-
-
-def device_of(model):
-    return next(iter(model.parameters())).device
 
 
 def eval_window(model, context, num_tokens):

@@ -21,12 +21,33 @@ values. When the text outgrows the model's context, the cache is rebuilt from th
 models carry their state the same way; the others see the latest `context_size` tokens.
 With `use_cache=False` every step runs the model on the cropped text: the same tokens,
 slower (the tests check they agree).
+
+Limits. At most MAX_NEW_TOKENS (100,000) new tokens per call, and `OPTIONS` says what each
+option may be (the `minigrad generate` flags use the same checks). `on_step(tokens)` is
+called with each step's new tokens, so a caller can show text as it comes (`TextStream`).
 """
+import time
+
 import numpy as np
 
 import minigrad as mg
 
-from models.evaluate import device_of, to_ids
+from models.data import device_of, to_ids
+from models.validation import Float, Int, Maybe
+
+MAX_NEW_TOKENS = 100_000
+MAX_SAMPLES = 1_000
+OPTIONS = {  # what each sampling option may be (the CLI flags use these too)
+    "max_new_tokens": Int(0, MAX_NEW_TOKENS),
+    "temperature": Float(0),
+    "top_k": Maybe(Int(1)),
+    "top_p": Maybe(Float(0, 1, low_open=True)),
+    "repetition_penalty": Float(0, low_open=True),
+    "frequency_penalty": Float(),
+    "presence_penalty": Float(),
+    "seed": Maybe(Int(0)),
+    "num_samples": Int(1, MAX_SAMPLES),
+}
 
 
 def default_prompt(tokenizer):
@@ -120,10 +141,17 @@ class _Decoder:
 @mg.no_grad()
 def generate(model, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
              repetition_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, seed=None,
-             eos_id=None, greedy=False, use_cache=True):
+             eos_id=None, greedy=False, use_cache=True, on_step=None):
     """New token ids for each prompt (a list of id lists, all of one length), as lists; a
-    row ends before `eos_id` when it samples it. The model is put in eval mode."""
-    _check_options(max_new_tokens, temperature, top_k, top_p, repetition_penalty)
+    row ends before `eos_id` when it samples it. The model is put in eval mode.
+    `on_step(tokens)`: called after each step with its new token per row (-1 for a row
+    that has ended)."""
+    options = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                   top_p=top_p, repetition_penalty=repetition_penalty,
+                   frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
+                   seed=seed)
+    for name, value in options.items():
+        OPTIONS[name].validate(name, value)
     seq = np.array(prompts, dtype=np.int64)
     if seq.ndim != 2 or seq.shape[1] == 0:
         raise ValueError("generate: prompts must be non-empty id lists of one length")
@@ -143,26 +171,49 @@ def generate(model, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=
         token = sample(probs, rng)
         counts[np.arange(len(seq)), token] += 1
         seq = np.concatenate([seq, token[:, None]], axis=1)
+        kept = [-1] * len(seq)  # this step's token of each row still going
         for row, t in enumerate(token):
             if not done[row]:
                 if eos_id is not None and t == eos_id:
                     done[row] = True
                 else:
                     new[row].append(int(t))
+                    kept[row] = int(t)
+        if on_step is not None:
+            on_step(kept)
         if done.all():
             break
     model.train(was_training)
     return new
 
 
-def _check_options(max_new_tokens, temperature, top_k, top_p, repetition_penalty):
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must not be negative, got {max_new_tokens}")
-    if temperature < 0:
-        raise ValueError(f"temperature must not be negative, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if repetition_penalty <= 0:
-        raise ValueError(f"repetition_penalty must be positive, got {repetition_penalty}")
+class TextStream:
+    """Writes generated text as it comes: `generate(..., on_step=stream.step)` for one row,
+    then `finish()`. The text shown is always a prefix of `tokenizer.decode(prompt + new)`;
+    a trailing replacement character (half of a UTF-8 character from a byte-level BPE) is
+    held back until the next token completes it. Decoding the whole text each time costs
+    O(n) per flush, so flushes are at most every `interval` seconds."""
+
+    def __init__(self, tokenizer, prompt, write, interval=0.05):
+        self.tokenizer, self.ids, self.write = tokenizer, list(prompt), write
+        self.interval, self.shown, self.last = interval, "", 0.0
+
+    def step(self, tokens):
+        if tokens[0] >= 0:
+            self.ids.append(tokens[0])
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            self._show(self.tokenizer.decode(self.ids).rstrip("\ufffd"))
+
+    def finish(self):
+        """Show the rest; returns the whole text."""
+        text = self.tokenizer.decode(self.ids)
+        self._show(text)
+        return text
+
+    def _show(self, text):
+        if text.startswith(self.shown):
+            if len(text) > len(self.shown):
+                self.write(text[len(self.shown):])
+                self.shown = text

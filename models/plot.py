@@ -1,7 +1,11 @@
 """Pictures of a run: the loss curve (train and val against step). matplotlib is optional:
-without it the functions say so and return None."""
-import json
+without it the functions say so and return None. Every PNG is written atomically."""
+from numbers import Real
 from pathlib import Path
+
+from minigrad.serialization import write_atomically
+
+from models.rundir import read_log
 
 
 def _pyplot():
@@ -17,10 +21,8 @@ def _pyplot():
 def plot_loss_curve(log_path, png_path, say=print):
     """Draw train and val loss of the evaluations in log.jsonl into a PNG; returns its path,
     or None (with a message) when matplotlib is missing or nothing was logged."""
-    records = []
-    if Path(log_path).is_file():
-        with open(log_path, encoding="utf-8") as f:
-            records = [r for r in map(json.loads, filter(str.strip, f)) if "val_loss" in r]
+    records = [r for r in read_log(log_path, say)
+               if isinstance(r.get("train_loss"), Real) and isinstance(r.get("val_loss"), Real)]
     if not records:
         return None
     plt = _pyplot()
@@ -37,17 +39,14 @@ def plot_loss_curve(log_path, png_path, say=print):
     ax.set_title(Path(png_path).parent.name)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-    return str(png_path)
+    return _save(fig, png_path, plt)
 
 
 def attention_weights(model, ids):
     """The attention weights of a TransformerLM for one sequence: a list over layers of
     arrays (n_head, T, T)."""
     import minigrad as mg
-    from models.evaluate import device_of, to_ids
+    from models.data import device_of, to_ids
     from models.transformer import TransformerLM
     if not isinstance(model, TransformerLM):
         raise ValueError(f"attention heatmaps need a transformer model, not {type(model).__name__}")
@@ -92,10 +91,7 @@ def plot_attention(weights, labels, png_path):
             if small:
                 ax.set_xticklabels(shown, fontsize=6, rotation=90)
                 ax.set_yticklabels(shown, fontsize=6)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-    return str(png_path)
+    return _save(fig, png_path, plt)
 
 
 def plot_positions(name, table, png_path):
@@ -107,10 +103,7 @@ def plot_positions(name, table, png_path):
     ax.set_ylabel("position")
     ax.set_title(name)
     fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-    return str(png_path)
+    return _save(fig, png_path, plt)
 
 
 def _require_pyplot():
@@ -119,3 +112,10 @@ def _require_pyplot():
         raise RuntimeError("this plot needs matplotlib: pip install matplotlib "
                            "(or pip install -e '.[plot]')")
     return plt
+
+
+def _save(fig, png_path, plt):
+    fig.tight_layout()
+    write_atomically(png_path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+    return str(png_path)

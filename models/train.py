@@ -26,22 +26,26 @@ models/checkpoint.py).
 Exact resume: a checkpoint holds the weights, the optimiser's moments, the schedule, the
 loss scale, both random generators (weights and dropout; batches), the step, the data
 position and the recurrent state, so a run stopped at step k and resumed ends with the
-same weights, bit for bit, as the same run never stopped. Ctrl-C finishes the current
-step, saves last.npz and returns; a second Ctrl-C interrupts at once.
+same weights, bit for bit, as the same run never stopped. Ctrl-C or SIGTERM finishes the
+current step, saves last.npz and returns; a second one interrupts at once.
+
+No lost runs (models/rundir.py, models/stopping.py): the run directory is locked for the
+whole run, every file is written atomically and never through a symbolic link, a NaN or
+infinite loss or gradient norm stops the run before the update (or, with nan_policy
+"skip", skips that update) and no checkpoint is written with non-finite weights; the memory
+the config needs is estimated before anything is built (models/resources.py).
 """
 import contextlib
+import hashlib
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 import minigrad as mg
-import tokenizers
 from minigrad import amp, optim
 from minigrad import functional as F
 from minigrad.nn.utils import clip_grad_norm_
@@ -49,28 +53,38 @@ from minigrad.parallel import split_backward
 
 from models import checkpoint as ckpt
 from models.base import detach_state
-from models.config import Config, build_model
+from models.config import build_model
 from models.data import (
-    SequentialBatcher, build_tokenizer, default_corpus_path, get_batch, prepare, training_text)
-from models.evaluate import estimate_loss, evaluate_split, to_ids
+    SequentialBatcher, build_tokenizer, default_corpus_path, get_batch, prepare, to_ids,
+    training_text)
+from models.evaluate import estimate_loss, evaluate_split
 from models.generate import default_prompt, generate
 from models.plot import plot_loss_curve
 from models.progress import Progress
+from models.resources import check_training_memory
+from models.rundir import RunDir, read_log, truncate_log  # noqa: F401 (read_log: for callers)
+from models.stopping import StopOnSignal, all_finite, diverged, is_finite
+from models.validation import InputError
 
 # Fields that may change when a run is resumed; any other difference is an error, since
 # the checkpoint could not continue the same run.
 RESUMABLE = {"steps", "eval_every", "eval_batches", "patience", "final_eval", "sample_tokens",
-             "device", "description"}
+             "device", "description", "nan_policy", "detect_anomaly"}
+MAX_SKIPS = 10  # nan_policy "skip": updates skipped in a row before the run stops anyway
 
 
 class Trainer:
     def __init__(self, config, run_dir, resume=False, stream=None):
         self.config = config.validate()
         self.run_dir = Path(run_dir)
+        self.rundir = RunDir(run_dir)
         self.resume = resume
         self.progress = Progress(stream if stream is not None else sys.stderr)
         self.on_step = None  # callback(step) after every step (tests stop runs with it)
         self._stop_reason = None
+        self.stop_signal = None  # the signal that stopped the run, if one did
+        self.saved_step = None  # the step last.npz holds
+        self.skipped = 0  # updates skipped in a row (nan_policy "skip")
 
     # ------------------------------------------------------------ set-up
 
@@ -78,16 +92,24 @@ class Trainer:
         """Tokenizer, data, model, optimiser and schedule; restored from last.npz on resume."""
         c = self.config
         mg.backend.xp_for_device(c.device)  # a clear error now if the device is missing
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        state = self._check_run_dir()
+        check_training_memory(c, 1)  # before any work; the vocabulary's share comes below
+        self.rundir.open()
+        for path in self.rundir.removed:
+            self.progress.message(f"removed {path}, left by a save that was interrupted")
+        info = self._check_run_dir()
         corpus = c.corpus or default_corpus_path()
-        tok_path = self.run_dir / ckpt.TOKENIZER
-        if state is None:  # a new run learns its tokenizer; a resumed one keeps its own
+        if info is None:  # a new run learns its tokenizer; a resumed one keeps its own
             tokenizer = build_tokenizer(c.tokenizer, training_text(corpus), **c.tokenizer_options())
-            tokenizer.save(tok_path)
-        self.tokenizer = tokenizers.load(tok_path)
-        self.splits = prepare(corpus, tok_path, self.run_dir / ckpt.CACHE, c.val_fraction)
-        c.save(self.run_dir / ckpt.CONFIG)
+            data = tokenizer.to_json().encode("utf-8")
+            self.rundir.write_bytes(ckpt.TOKENIZER, data)
+            self.tokenizer, self.tokenizer_digest = tokenizer, hashlib.sha256(data).hexdigest()
+        else:
+            self.tokenizer, self.tokenizer_digest = ckpt.read_tokenizer(
+                self.run_dir / ckpt.TOKENIZER, info, self.run_dir / ckpt.LAST)
+        check_training_memory(c, self.tokenizer.vocab_size)
+        self.splits = prepare(corpus, self.tokenizer, self.run_dir / ckpt.CACHE, c.val_fraction,
+                              self.tokenizer_digest)
+        self.rundir.write_text(ckpt.CONFIG, c.to_json())
 
         mg.manual_seed(c.seed)
         self.model = build_model(c, self.tokenizer.vocab_size).to(c.device)
@@ -107,28 +129,29 @@ class Trainer:
         self.hidden = None
         self.step, self.best_val, self.evals_since_best = 0, math.inf, 0
         self.tokens, self.elapsed = 0, 0.0
-        if state is not None:
-            self._restore(state)
+        if info is not None:
+            self._restore(info)
 
     def _check_run_dir(self):
-        """The checkpoint to resume from (or None); never starts afresh over an existing run."""
+        """The checked header of the checkpoint to resume from (or None); never starts
+        afresh over an existing run."""
         last = self.run_dir / ckpt.LAST
         if not self.resume:
             if last.exists():
-                raise ValueError(f"{self.run_dir} already holds a run ({ckpt.LAST}); pass "
+                raise InputError(f"{self.run_dir} already holds a run ({ckpt.LAST}); pass "
                                  f"--resume to continue it, or choose another --out")
             return None
         if not last.is_file():
             raise FileNotFoundError(f"{self.run_dir}: nothing to resume (no {ckpt.LAST})")
-        state = ckpt.load_checkpoint(last)
-        saved = Config.from_dict(state["config"])
+        info, saved = ckpt.read_info(last)
         differ = [f"{f} ({getattr(saved, f)!r} -> {getattr(self.config, f)!r})"
                   for f in saved.to_dict()
                   if f not in RESUMABLE and getattr(saved, f) != getattr(self.config, f)]
         if differ:
-            raise ValueError(f"cannot resume {self.run_dir} with other settings: "
+            raise InputError(f"cannot resume {self.run_dir} with other settings: "
                              f"{', '.join(differ)}")
-        return state
+        self.saved_step = info["step"]
+        return info
 
     def _check_split_sizes(self):
         c = self.config
@@ -146,54 +169,43 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
 
     def state(self):
-        return {
-            "config": self.config.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "step": self.step,
-            "rng": {"minigrad": mg.get_rng_state(), "batches": self.batch_rng.bit_generator.state},
-            "data": {"position": self.batcher.position if self.batcher else None,
-                     "hidden": _hidden_arrays(self.hidden)},
-            "best_val": self.best_val, "evals_since_best": self.evals_since_best,
-            "tokens": self.tokens, "elapsed": self.elapsed,
-        }
+        """Everything an exact resume needs (models/checkpoint.py lists it)."""
+        return ckpt.training_state(self)
 
-    def _restore(self, state):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        if self.scheduler.max_steps != self.config.steps:
-            # Resumed with other --steps: the schedule now ends at the new last step.
-            self.scheduler.max_steps = self.config.steps
-            for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_lr()):
-                group["lr"] = lr
-        mg.set_rng_state(state["rng"]["minigrad"])
-        self.batch_rng.bit_generator.state = state["rng"]["batches"]
-        if self.batcher is not None:
-            self.batcher.position = state["data"]["position"]
-        self.hidden = _hidden_tensors(state["data"]["hidden"], self.config.device)
-        self.step = state["step"]
-        self.best_val, self.evals_since_best = state["best_val"], state["evals_since_best"]
-        self.tokens, self.elapsed = state["tokens"], state["elapsed"]
-        _truncate_log(self.run_dir / ckpt.LOG, self.step)
+    def _restore(self, info):
+        """Check the checkpoint's structures against this trainer's own, then load it."""
+        path = self.run_dir / ckpt.LAST
+        ckpt.check_training_state(self, info, path)
+        ckpt.restore_training_state(self, ckpt.load_checkpoint(path), path)
+        truncate_log(self.rundir, self.step, self.progress.message)
 
     def save(self, *names):
+        """Write checkpoints, never with weights that are not all finite."""
+        if not all_finite(self.model.parameters()):
+            raise diverged(self.step, "the weights hold NaN or infinite values", self.run_dir,
+                           self.saved_step, self.config)
         state = self.state()
         for name in names:
-            ckpt.save_checkpoint(self.run_dir / name, state)
+            ckpt.save_checkpoint(self.rundir.check(name), state)
+        if ckpt.LAST in names:
+            self.saved_step = self.step
 
     # ------------------------------------------------------------ the loop
 
     def run(self):
-        """Train to `steps` (or an early stop, or Ctrl-C); returns a summary dict."""
-        self.setup()
+        """Train to `steps` (or an early stop, a signal, a divergence); returns a summary."""
+        try:
+            self.setup()
+            with mg.detect_anomaly() if self.config.detect_anomaly else contextlib.nullcontext():
+                return self._loop()
+        finally:
+            self.rundir.close()
+
+    def _loop(self):
         c = self.config
         self.progress.start(self.step, c.steps, self.model.num_parameters(), self.run_dir)
-        with _StopOnInterrupt(self):
+        # Non-finite values are checked and reported (models/stopping.py), not warned about.
+        with StopOnSignal(self), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.step == 0 and not self.resume:
                 self.evaluate()
             start = time.perf_counter() - self.elapsed
@@ -244,12 +256,30 @@ class Trainer:
             self.tokens += y.numel()
         # Without --amp float16 the scaler passes everything through unchanged.
         self.scaler.unscale_(self.optimizer)
-        if c.grad_clip:
-            clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        norm = clip_grad_norm_(self.model.parameters(), c.grad_clip or math.inf)
+        loss = total / c.grad_accum
+        if not self.scaler.is_enabled() and not is_finite(loss, norm):
+            # (the loss scaler skips such steps itself: overflow is its business)
+            return self._non_finite_step(loss, norm)
+        self.skipped = 0
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return total / c.grad_accum
+        return loss
+
+    def _non_finite_step(self, loss, norm):
+        """Stop before a NaN reaches the weights, or skip the update (nan_policy "skip")."""
+        what = f"the loss is {loss} and the gradient norm {norm}"
+        self.skipped += 1
+        if self.config.nan_policy == "stop" or self.skipped > MAX_SKIPS:
+            if self.skipped > 1:
+                what += f" ({self.skipped} steps in a row)"
+            raise diverged(self.step + 1, what, self.run_dir, self.saved_step, self.config)
+        self.progress.message(f"step {self.step + 1}: {what}: update skipped (--nan-policy "
+                              f"skip)")
+        self.optimizer.zero_grad()
+        self.scheduler.step()
+        return loss
 
     def _split_batches(self, x):
         c = self.config
@@ -286,6 +316,9 @@ class Trainer:
         splits = {name: self.splits[name] for name in ("train", "val")}
         losses = estimate_loss(self.model, splits, c.context, c.batch_size, c.eval_batches,
                                np.random.default_rng(c.seed + 1))
+        if not is_finite(losses["train"], losses["val"]):
+            raise diverged(self.step, f"the estimated train loss is {losses['train']} and val "
+                           f"loss {losses['val']}", self.run_dir, self.saved_step, c)
         improved = losses["val"] < self.best_val
         if improved:
             self.best_val, self.evals_since_best = losses["val"], 0
@@ -294,7 +327,7 @@ class Trainer:
         record = {"step": self.step, "train_loss": losses["train"], "val_loss": losses["val"],
                   "lr": self.scheduler.get_last_lr()[0], "tokens": self.tokens,
                   "time": round(self.elapsed, 3)}
-        _append_jsonl(self.run_dir / ckpt.LOG, record)
+        self.rundir.append_line(ckpt.LOG, json.dumps(record))
         self.progress.evaluation(record, improved)
         if c.patience and self.evals_since_best >= c.patience and self.step < c.steps:
             self.request_stop("early stop")
@@ -310,13 +343,13 @@ class Trainer:
             full = evaluate_split(self.model, self.splits["val"], c.context, c.batch_size,
                                   self.tokenizer)
             result["full_val"] = full
-            _append_jsonl(self.run_dir / ckpt.LOG, {
+            self.rundir.append_line(ckpt.LOG, json.dumps({
                 "step": self.step, "full_val_loss": full["loss"],
-                "perplexity": full["perplexity"], "bits_per_char": full["bits_per_char"]})
+                "perplexity": full["perplexity"], "bits_per_char": full["bits_per_char"]}))
             self.progress.message(f"val loss over the whole split (last weights): "
                                   f"{full['loss']:.4f} (perplexity {full['perplexity']:.2f}, "
                                   f"{full['bits_per_char']:.3f} bits/char)")
-        result["plot"] = plot_loss_curve(self.run_dir / ckpt.LOG, self.run_dir / ckpt.PLOT,
+        result["plot"] = plot_loss_curve(self.run_dir / ckpt.LOG, self.rundir.check(ckpt.PLOT),
                                          self.progress.message)
         if c.sample_tokens:
             result["sample"] = self.write_sample()
@@ -327,13 +360,13 @@ class Trainer:
         out = generate(self.model, [prompt], self.config.sample_tokens, temperature=1.0,
                        seed=self.config.seed, eos_id=self.tokenizer.eos_id)[0]
         text = self.tokenizer.decode(prompt + out)
-        with open(self.run_dir / ckpt.SAMPLES, "a", encoding="utf-8") as f:
-            f.write(f"--- step {self.step}, temperature 1.0, seed {self.config.seed}\n{text}\n")
+        self.rundir.append_line(ckpt.SAMPLES, f"--- step {self.step}, temperature 1.0, seed "
+                                              f"{self.config.seed}\n{text}")
         return text
 
     def summary(self):
         return {"step": self.step, "best_val": self.best_val, "stopped": self._stop_reason,
-                "tokens": self.tokens, "elapsed": self.elapsed,
+                "signal": self.stop_signal, "tokens": self.tokens, "elapsed": self.elapsed,
                 "seconds_per_step": self.progress.seconds_per_step(),
                 "run_dir": str(self.run_dir)}
 
@@ -341,62 +374,3 @@ class Trainer:
 def train(config, run_dir, resume=False, stream=None):
     """Train `config` into `run_dir` (see Trainer); returns the summary dict."""
     return Trainer(config, run_dir, resume, stream).run()
-
-
-# ---------------------------------------------------------------- helpers
-
-class _StopOnInterrupt:
-    """While active (in the main thread), the first Ctrl-C asks the trainer to stop after
-    the current step; a second one raises KeyboardInterrupt as usual."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-        self.active = threading.current_thread() is threading.main_thread()
-
-    def __enter__(self):
-        if self.active:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum, frame):
-        if self.trainer._stop_reason == "interrupted":
-            raise KeyboardInterrupt
-        self.trainer.request_stop("interrupted")
-        self.trainer.progress.message("Ctrl-C: stopping after this step (again to quit now)")
-
-    def __exit__(self, *exc):
-        if self.active:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-def _hidden_arrays(hidden):
-    if hidden is None:
-        return None
-    return [h.numpy() for h in (hidden if isinstance(hidden, tuple) else (hidden,))]
-
-
-def _hidden_tensors(arrays, device):
-    if arrays is None:
-        return None
-    tensors = tuple(mg.tensor(a, device=device) for a in arrays)
-    return tensors if len(tensors) > 1 else tensors[0]
-
-
-def _append_jsonl(path, record):
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def read_log(path):
-    """The records of a log.jsonl, in order."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def _truncate_log(path, step):
-    """Drop log records after `step` (written after the checkpoint a run resumes from)."""
-    records = [r for r in read_log(path) if r["step"] <= step and "full_val_loss" not in r]
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in records)

@@ -169,11 +169,13 @@ def test_errors(corpus, trained, tmp_path, capsys):
     assert "nothing to resume" in error_of(["train", "--out", str(tmp_path / "new"), "--resume"],
                                            capsys)
     assert "--bogus" in error_of(["train", "--bogus"], capsys)
-    assert "model must be one of" in error_of(["train", "--model", "gpt5", "--out", out], capsys)
+    assert "--model: must be one of" in error_of(["train", "--model", "gpt5", "--out", out],
+                                                 capsys)
     if not mg.cuda.is_available():
         assert "cuda" in error_of(["train", "--data", corpus, "--device", "cuda", "--out", out],
                                   capsys)
-    assert "invalid int value" in error_of(["train", "--steps", "many"], capsys)
+    assert "--steps: must be an integer >= 1, got 'many'" in error_of(
+        ["train", "--steps", "many"], capsys)
 
     assert "no checkpoint" in error_of(["generate", "--checkpoint", str(tmp_path)], capsys)
     assert "no such checkpoint" in error_of(["generate", "--checkpoint", str(tmp_path / "nope")],
@@ -186,4 +188,5 @@ def test_errors(corpus, trained, tmp_path, capsys):
                              capsys)
     assert "no test split" in error_of(["evaluate", "--checkpoint", str(trained), "--split",
                                         "test"], capsys)
-    assert "top_p" in error_of(["generate", "--checkpoint", str(trained), "--top-p", "2"], capsys)
+    assert "--top-p: must be a finite number in (0, 1]" in error_of(
+        ["generate", "--checkpoint", str(trained), "--top-p", "2"], capsys)

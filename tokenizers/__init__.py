@@ -5,14 +5,15 @@
     BPETokenizer    byte-level byte-pair encoding   (bpe.py, training in bpe_train.py)
 
 Each has `train(text, ...)`, `encode`, `decode`, `encode_batch`, `vocab_size`,
-`special_tokens`, `save(path)` and `load(path)` (see base.py). `load(path)` below reads a file
-of any type; `get_tokenizer_class("bpe")` gives the class for a name.
+`special_tokens`, `save(path)`, `to_json()` and `load(path)` (see base.py). `load(path)` and
+`loads(text)` below read a file of any type; `get_tokenizer_class("bpe")` gives the class for
+a name.
 
 This package needs only the standard library and `regex`; it knows nothing of tensors.
 (Its name is also that of HuggingFace's library: the two never share an environment.)
 """
 
-from .base import Tokenizer, read_file
+from .base import Tokenizer, parse, read_file
 from .bpe import BPETokenizer
 from .char import CharTokenizer
 from .word import WordTokenizer
@@ -20,7 +21,7 @@ from .word import WordTokenizer
 TOKENIZER_CLASSES = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
 
 __all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "BPETokenizer", "TOKENIZER_CLASSES",
-           "get_tokenizer_class", "load"]
+           "get_tokenizer_class", "load", "loads"]
 
 
 def get_tokenizer_class(name):
@@ -34,9 +35,17 @@ def get_tokenizer_class(name):
 
 def load(path):
     """Load a tokenizer saved by any tokenizer's `save`, choosing the class by its `type`."""
-    data = read_file(path)
+    return _from_data(read_file(path), path)
+
+
+def loads(text, source="<text>"):
+    """The tokenizer of a file's text (`Tokenizer.to_json`); `source` names it in errors."""
+    return _from_data(parse(text, source), source)
+
+
+def _from_data(data, source):
     kind = data["type"]
     if not (isinstance(kind, str) and kind in TOKENIZER_CLASSES):
-        raise ValueError(f"{path}: unknown tokenizer type {kind!r}; expected one of "
+        raise ValueError(f"{source}: unknown tokenizer type {kind!r}; expected one of "
                          f"{', '.join(map(repr, TOKENIZER_CLASSES))}")
-    return TOKENIZER_CLASSES[kind].from_file_data(data, path)
+    return TOKENIZER_CLASSES[kind].from_file_data(data, source)

@@ -82,10 +82,13 @@ class Tokenizer:
     def decode_batch(self, batch):
         return [self.decode(ids) for ids in batch]
 
+    def to_json(self):
+        """The text of the tokenizer's file (what `save` writes and `tokenizers.loads` reads)."""
+        return dumps({"type": self.type, "version": self.version, **self.to_dict()})
+
     def save(self, path):
-        data = {"type": self.type, "version": self.version, **self.to_dict()}
         with open(path, "w", encoding="utf-8") as f:
-            f.write(dumps(data))
+            f.write(self.to_json())
 
     @classmethod
     def load(cls, path):
@@ -98,7 +101,8 @@ class Tokenizer:
             raise ValueError(f"{path}: holds a {data['type']!r} tokenizer, expected {cls.type!r} "
                              f"(tokenizers.load reads any type)")
         version = data["version"]
-        if not isinstance(version, int) or not 1 <= version <= cls.version:
+        if (not isinstance(version, int) or isinstance(version, bool)
+                or not 1 <= version <= cls.version):
             raise ValueError(f"{path}: {cls.type!r} tokenizer format version {version!r}; "
                              f"this code reads versions 1..{cls.version} "
                              f"(a file from a newer minigrad?)")
@@ -121,18 +125,30 @@ class Tokenizer:
                     f"id {i!r} at position {position} is not in the vocabulary (ids 0..{size - 1})")
 
 
+MAX_FILE_BYTES = 64 << 20  # a tokenizer file larger than this is refused unread
+
+
 def read_file(path):
     """The JSON object in a tokenizer file, checked to have `type` and `version` fields.
 
     Every problem is a ValueError that names the file and what was expected.
     """
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB: not a tokenizer file")
+    return parse(data, path)
+
+
+def parse(text, source):
+    """The JSON object of a tokenizer file's text (str, or bytes in UTF-8); `source` names
+    the file in errors."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a tokenizer file (expected JSON: {e})") from None
+        data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (ValueError, RecursionError) as e:  # JSON and UTF-8 errors
+        raise ValueError(f"{source}: not a tokenizer file (expected JSON: {e})") from None
     if not isinstance(data, dict) or "type" not in data or "version" not in data:
-        raise ValueError(f"{path}: not a tokenizer file (expected a JSON object with "
+        raise ValueError(f"{source}: not a tokenizer file (expected a JSON object with "
                          f"fields 'type' and 'version')")
     return data
 

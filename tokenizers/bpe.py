@@ -18,7 +18,10 @@ can count each distinct chunk once, weighted by how often it occurs: Tiny Shakes
 263,000 chunks hold only 15,000 distinct ones. Patterns: "gpt2" (GPT-2's), "gpt4" (the
 cl100k pattern of GPT-4: also caps digit runs at 3 and keeps punctuation with its line
 break), or any regex string. Text a custom pattern does not match becomes chunks too, so
-encoding stays lossless whatever the pattern.
+encoding stays lossless whatever the pattern. A custom pattern is untrusted (it may come from
+a file): it is first tried on short probe texts, where catastrophic backtracking such as
+`(a|aa)+$` shows at once, and every use runs under the `regex` module's timeout
+(`PATTERN_TIME_LIMIT`), so no pattern can hang encoding.
 
 Ties. When several pairs are equally frequent, the smallest pair (a, b) by ids wins; so two
 trainings on one text give identical merges and byte-identical saved files. If the text runs
@@ -57,6 +60,12 @@ PATTERNS = {
     "gpt4": (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}"""
              r"""| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""),
 }
+# A custom pattern's time limit on a text: seconds, plus seconds per character (generous: a
+# sane pattern splits well over 50,000 characters a second).
+PATTERN_TIME_LIMIT = (1.0, 20e-6)
+PROBES = [c * 40 + "\x00" for c in "a1 .\n"]  # exponential backtracking shows on runs
+PROBE_TIMEOUT = 0.25  # seconds a custom pattern may take on a probe
+MAX_VOCAB_BYTES = 1 << 26  # the bytes all tokens may spell together (GPT-4: under 1 MiB)
 CACHE_LIMIT = 200_000  # distinct chunks remembered by encode; cleared when full
 NOT_A_MERGE = float("inf")  # the rank of a pair that has no merge
 
@@ -80,15 +89,22 @@ class BPETokenizer(Tokenizer):
         "gpt4" or a regex; special_tokens: strings, given ids after the merges in order."""
         self.pattern = pattern
         self.split_pattern = compile_pattern(pattern)
+        self.time_limited = pattern not in PATTERNS
         self.merges = [tuple(pair) for pair in merges]
         self.vocab = [bytes([b]) for b in range(256)]  # id -> the bytes it stands for
         self.merge_ids = {}  # pair -> new id; a smaller id means learned earlier
+        total = 256  # bytes of all tokens: merges of merges double it (a crafted file)
         for pair in self.merges:
             a, b = pair
             if not (0 <= a < len(self.vocab) and 0 <= b < len(self.vocab)):
                 raise ValueError(f"merge {pair} uses an id not defined before it")
             if pair in self.merge_ids:
                 raise ValueError(f"merge {pair} appears twice")
+            total += len(self.vocab[a]) + len(self.vocab[b])
+            if total > MAX_VOCAB_BYTES:
+                raise ValueError(f"the merges up to {pair} make tokens of more than "
+                                 f"{MAX_VOCAB_BYTES >> 20} MiB in all: not a vocabulary "
+                                 f"learned from text")
             self.merge_ids[pair] = len(self.vocab)
             self.vocab.append(self.vocab[a] + self.vocab[b])
         self._special_tokens = {}
@@ -110,7 +126,8 @@ class BPETokenizer(Tokenizer):
                              f"{len(special_tokens)} (special tokens), got {vocab_size!r}")
         check_special_tokens(special_tokens, {bytes([b]) for b in range(256)})
         num_merges = vocab_size - 256 - len(special_tokens)
-        chunk_counts = count_chunks(text, compile_pattern(pattern), special_tokens)
+        chunk_counts = count_chunks(text, compile_pattern(pattern), special_tokens,
+                                    pattern not in PATTERNS)
         chunks = [to_bytes(chunk) for chunk, _ in chunk_counts]
         merges = learn_merges(chunks, [count for _, count in chunk_counts], num_merges)
         if len(merges) < num_merges:
@@ -139,7 +156,7 @@ class BPETokenizer(Tokenizer):
                 ids.append(self._special_tokens[piece])
             elif rng is None:
                 cache = self.cache
-                for chunk in split_chunks(piece, self.split_pattern):
+                for chunk in split_chunks(piece, self.split_pattern, self.time_limited):
                     chunk_ids = cache.get(chunk)
                     if chunk_ids is None:
                         if len(cache) >= CACHE_LIMIT:
@@ -147,7 +164,7 @@ class BPETokenizer(Tokenizer):
                         chunk_ids = cache[chunk] = self._encode_chunk(chunk)
                     ids.extend(chunk_ids)
             else:
-                for chunk in split_chunks(piece, self.split_pattern):
+                for chunk in split_chunks(piece, self.split_pattern, self.time_limited):
                     ids.extend(self._encode_chunk(chunk, dropout, rng))
         return ids
 
@@ -188,7 +205,8 @@ class BPETokenizer(Tokenizer):
         special_tokens = require(data, "special_tokens", list, source)
         pattern = require(data, "pattern", str, source)
         if not all(isinstance(pair, list) and len(pair) == 2
-                   and all(isinstance(i, int) for i in pair) for pair in merges):
+                   and all(isinstance(i, int) and not isinstance(i, bool) for i in pair)
+                   for pair in merges):
             raise ValueError(f"{source}: field 'merges' should hold pairs of ids [a, b]")
         try:
             return cls(merges, pattern=pattern, special_tokens=special_tokens)
@@ -197,12 +215,23 @@ class BPETokenizer(Tokenizer):
 
 
 def compile_pattern(pattern):
-    """The pre-split regex for a pattern name ("gpt2", "gpt4") or a regex string."""
+    """The pre-split regex for a pattern name ("gpt2", "gpt4") or a regex string. A custom
+    regex is first run on the probe texts, each within PROBE_TIMEOUT seconds."""
     try:
-        return regex.compile(PATTERNS.get(pattern, pattern))
+        compiled = regex.compile(PATTERNS.get(pattern, pattern))
     except (regex.error, TypeError) as e:
         raise ValueError(f"pattern {pattern!r} is neither one of {sorted(PATTERNS)} nor a "
                          f"valid regex ({e})") from None
+    if pattern not in PATTERNS:
+        for probe in PROBES:
+            try:
+                compiled.findall(probe, timeout=PROBE_TIMEOUT)
+            except TimeoutError:
+                raise ValueError(
+                    f"pattern {pattern!r} takes over {PROBE_TIMEOUT} s to split {probe!r} "
+                    f"(catastrophic backtracking); use one of the named patterns "
+                    f"{', '.join(PATTERNS)}") from None
+    return compiled
 
 
 def check_special_tokens(special_tokens, vocab):
@@ -237,14 +266,27 @@ def split_special(text, special_pattern):
     return [(part, n % 2 == 1) for n, part in enumerate(parts) if part]
 
 
-def split_chunks(text, pattern):
-    """The pre-split chunks of `text`; text the pattern skips becomes chunks of its own."""
+def split_chunks(text, pattern, time_limited=False):
+    """The pre-split chunks of `text`; text the pattern skips becomes chunks of its own.
+    `time_limited`: a custom pattern, run under PATTERN_TIME_LIMIT."""
+    timeout = None
+    if time_limited:
+        timeout = PATTERN_TIME_LIMIT[0] + PATTERN_TIME_LIMIT[1] * len(text)
+    try:
+        return _split_chunks(text, pattern, timeout)
+    except TimeoutError:
+        raise ValueError(f"the split pattern {pattern.pattern!r} took over {timeout:.1f} s on "
+                         f"{len(text):,} characters (catastrophic backtracking); use one of "
+                         f"the named patterns {', '.join(PATTERNS)}") from None
+
+
+def _split_chunks(text, pattern, timeout):
     if pattern.groups == 0:  # findall returns whole matches only when there are no groups
-        chunks = pattern.findall(text)
+        chunks = pattern.findall(text, timeout=timeout)
         if sum(map(len, chunks)) == len(text):
             return chunks  # the usual case: the built-in patterns match every character
     chunks, end = [], 0
-    for match in pattern.finditer(text):
+    for match in pattern.finditer(text, timeout=timeout):
         if match.start() > end:
             chunks.append(text[end:match.start()])
         if match.end() > match.start():
@@ -255,11 +297,11 @@ def split_chunks(text, pattern):
     return chunks
 
 
-def count_chunks(text, pattern, special_tokens=()):
+def count_chunks(text, pattern, special_tokens=(), time_limited=False):
     """(chunk, count) for each distinct chunk of at least two bytes, in order of first
     occurrence; special tokens are cut out first and not counted."""
     counts = Counter()
     for piece, is_special in split_special(text, special_token_pattern(special_tokens)):
         if not is_special:
-            counts.update(split_chunks(piece, pattern))
+            counts.update(split_chunks(piece, pattern, time_limited))
     return [(chunk, count) for chunk, count in counts.items() if len(to_bytes(chunk)) >= 2]
