@@ -24,6 +24,7 @@ import json
 import sys
 from pathlib import Path
 
+from minigrad import backend
 from models.config import Config
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
@@ -275,6 +276,7 @@ COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evalua
 def main(argv=None):
     """Entry point of the `minigrad` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    backend.keep_freed_memory()  # the command owns its process: see backend.keep_freed_memory
     try:
         if argv and argv[0] == "bench":
             return cmd_bench(argv[1:])

@@ -75,6 +75,9 @@ MAX_SKIPS = 10  # nan_policy "skip": updates skipped in a row before the run sto
 
 class Trainer:
     def __init__(self, config, run_dir, resume=False, stream=None):
+        # A training step frees and reallocates the same large arrays every step: keep the
+        # freed memory in malloc instead of faulting in fresh pages (tiny: 150 -> 108 ms).
+        mg.backend.keep_freed_memory()
         self.config = config.validate()
         self.run_dir = Path(run_dir)
         self.rundir = RunDir(run_dir)
