@@ -19,16 +19,16 @@ from minigrad.tensor import Tensor
 
 
 def additive_mask(mask, dtype):
-    """A mask as a float array to add to the attention scores: a bool mask has -inf where
-    it is True (the position may not be attended), a float mask is used as it is. None
-    stays None."""
+    """A mask as a tensor to add to the attention scores: a bool mask gives -inf where it
+    is True (the position may not be attended) and 0 elsewhere, a float mask is used as it
+    is (a float tensor that requires grad gets its gradient, as in PyTorch). None stays
+    None."""
     if mask is None:
         return None
-    array = mask.data if isinstance(mask, Tensor) else mask
-    if array.dtype.kind == "b":
-        xp = Tensor(array).xp
-        return xp.where(array, -math.inf, 0.0).astype(dtype)
-    return array.astype(dtype, copy=False)
+    mask = mask if isinstance(mask, Tensor) else Tensor(mask)
+    if mask.dtype.kind == "b":
+        return const(mask.xp.where(mask.data, -math.inf, 0.0).astype(dtype))
+    return mask if mask.dtype == dtype else mask.to(dtype=dtype)
 
 
 class MultiheadAttention(Module):
@@ -104,6 +104,10 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
+        if is_causal and attn_mask is None:
+            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use "
+                               "the Transformer module method `generate_square_subsequent_mask` "
+                               "to create this mask.")
         unbatched = query.ndim == 2
         if unbatched:
             query, key, value = (t.unsqueeze(0) for t in (query, key, value))
@@ -116,10 +120,6 @@ class MultiheadAttention(Module):
         q, k, v = self._project(query, key, value)                    # (N, L|S, E)
         mask = additive_mask(attn_mask, q.dtype)
         pad = additive_mask(key_padding_mask, q.dtype)
-        if is_causal and attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use "
-                               "the Transformer module method `generate_square_subsequent_mask` "
-                               "to create this mask.")
         if self.bias_k is not None:
             k = ops.cat([k, self.bias_k.expand(n, 1, e)], 1)
             v = ops.cat([v, self.bias_v.expand(n, 1, e)], 1)
@@ -139,13 +139,12 @@ class MultiheadAttention(Module):
         if need_weights:
             scores = ops.matmul(ops.mul(q, 1.0 / math.sqrt(self.head_dim)), k.transpose(-2, -1))
             if scores_mask is not None:
-                scores = ops.add(scores, const(scores_mask))
+                scores = ops.add(scores, scores_mask)
             weights = F.dropout(F.softmax(scores, -1), dropout)
             out = ops.matmul(weights, v)
         else:
             out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if scores_mask is None else const(scores_mask),
-                dropout_p=dropout, is_causal=causal)
+                q, k, v, attn_mask=scores_mask, dropout_p=dropout, is_causal=causal)
             weights = None
         out = self.out_proj(out.transpose(1, 2).reshape(n, tgt_len, e))   # (N, L, E)
         if unbatched:
@@ -211,7 +210,7 @@ class MultiheadAttention(Module):
             pad = pad.reshape(n, 1, 1, src_len)
         if mask is None or pad is None:
             return pad if mask is None else mask
-        return mask + pad
+        return ops.add(mask, pad)
 
     def describe(self):
         return f"MultiheadAttention(embed_dim={self.embed_dim}, num_heads={self.num_heads})"
@@ -223,7 +222,4 @@ class MultiheadAttention(Module):
 
 def _extend(mask):
     """A mask with one more key position (allowed) at the end of its last dimension."""
-    if mask is None:
-        return mask
-    xp = Tensor(mask).xp
-    return xp.concatenate([mask, xp.zeros(mask.shape[:-1] + (1,), mask.dtype)], axis=-1)
+    return None if mask is None else F.pad(mask, (0, 1))
