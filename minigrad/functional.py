@@ -173,8 +173,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
-    t = target.data if isinstance(target, Tensor) else None
-    if t is not None and t.dtype.kind == "f" or (t is None and isinstance(target, float)):
+    t = target.data if isinstance(target, Tensor) else target
+    if getattr(t, "dtype", None) is not None and t.dtype.kind == "f":
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     if label_smoothing == 0.0:
         return ops.cross_entropy(input, target, weight, ignore_index, reduction)

@@ -317,6 +317,21 @@ def test_assigning_none_and_replacing_attributes():
     assert "act" not in dict(m.named_modules())
 
 
+def test_register_parameter_and_add_module_as_pytorch():
+    m = nn.Module()
+    m.register_parameter("scale", nn.Parameter(mg.ones(2)))
+    m.register_parameter("shift", None)               # an optional parameter, absent
+    m.add_module("fc", nn.Linear(2, 2))
+    assert [n for n, _ in m.named_parameters()] == ["scale", "fc.weight", "fc.bias"]
+    assert m.shift is None and "shift" not in m.state_dict()
+    m.shift = nn.Parameter(mg.zeros(2))
+    assert "shift" in m.state_dict()
+    with pytest.raises(TypeError, match="expected a Parameter or None"):
+        m.register_parameter("w", mg.ones(2))
+    with pytest.raises(ValueError, match="invalid name"):
+        m.add_module("a.b", nn.Tanh())
+
+
 def test_forgetting_super_init_is_explained():
     class Broken(nn.Module):
         def __init__(self):
@@ -468,6 +483,8 @@ def test_init_functions_follow_pytorchs_formulas():
     assert abs(w.numpy().std() - bound / math.sqrt(3)) < 0.02 * bound
     nn.init.kaiming_uniform_(w, nonlinearity="relu")
     assert abs(w.numpy().std() - math.sqrt(2 / 300)) < 0.02 * math.sqrt(2 / 300)
+    nn.init.xavier_normal_(w, gain=2.0)
+    assert abs(w.numpy().std() - 2 * math.sqrt(2 / 500)) < 0.02 * math.sqrt(2 / 500)
     nn.init.normal_(w, mean=1.0, std=0.02)
     assert abs(w.numpy().mean() - 1.0) < 1e-3 and abs(w.numpy().std() - 0.02) < 1e-3
     assert nn.init.zeros_(w) is w and not w.numpy().any()

@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -227,6 +229,21 @@ def test_pad_matches_torch(torch, pad, mode, value, shape):
     compare(torch, None, None, [rand(*shape)],
             lambda _, x: F.pad(x, pad, mode=mode, value=value),
             lambda _, x: torch.nn.functional.pad(x, pad, mode=mode, value=value))
+
+
+@given(data=st.data())
+def test_constant_pad_of_any_shape_matches_torch(data):
+    torch = pytest.importorskip("torch")
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4), label="shape")
+    dims = data.draw(st.integers(1, len(shape)), label="padded dims")
+    pad = []
+    for size in reversed(shape[-dims:]):        # the last dimension first, as PyTorch
+        left = data.draw(st.integers(-size // 2, 3))
+        pad += [left, data.draw(st.integers(-(size + min(left, 0)) // 2, 3))]
+    value = data.draw(st.sampled_from([0.0, -2.5]))
+    x = np.random.default_rng(0).standard_normal(shape)
+    compare(torch, None, None, [x], lambda _, x: F.pad(x, pad, value=value),
+            lambda _, x: torch.nn.functional.pad(x, pad, value=value))
 
 
 def test_one_hot_matches_torch(torch):
