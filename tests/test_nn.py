@@ -116,7 +116,8 @@ GRADCHECK_CASES = {
     "CrossEntropyLoss": lambda: case(nn.CrossEntropyLoss(), randn(4, 3), mg.tensor([0, 2, 1, 2])),
     "CrossEntropyLoss-smoothing-weight-ignore": lambda: case(
         nn.CrossEntropyLoss(weight=mg.tensor([0.5, 2.0, 1.0]), ignore_index=1,
-                            label_smoothing=0.2), randn(2, 3, 4), mg.tensor([[0, 1, 2, 2], [1, 0, 0, 2]])),
+                            label_smoothing=0.2), randn(2, 3, 4),
+        mg.tensor([[0, 1, 2, 2], [1, 0, 0, 2]])),
     "CrossEntropyLoss-probabilities": lambda: case(
         nn.CrossEntropyLoss(label_smoothing=0.1, reduction="sum"), randn(2, 3),
         mg.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], dtype=mg.float64)),

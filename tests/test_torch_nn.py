@@ -184,7 +184,6 @@ def test_mse_loss_matches_torch_and_warns_about_broadcasting_as_torch(torch, red
 
 
 def test_deprecated_size_average_and_reduce_mean_what_they_mean_in_torch(torch):
-    x, t = rand(4, 3), np.array([0, 2, 1, 1])
     for size_average, reduce in [(False, None), (None, False), (True, True)]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -272,7 +271,8 @@ def test_functional_names_match_torch(torch):
     compare(torch, None, None, [x], lambda _, x: F.dropout(x, 0.3, training=False),
             lambda _, x: torch.nn.functional.dropout(x, 0.3, training=False))
     compare(torch, None, None, [x], lambda _, x: F.relu(x, inplace=True) * F.gelu(x, "tanh"),
-            lambda _, x: torch.nn.functional.relu(x) * torch.nn.functional.gelu(x, approximate="tanh"))
+            lambda _, x: (torch.nn.functional.relu(x)
+                          * torch.nn.functional.gelu(x, approximate="tanh")))
 
 
 # ---------------------------------------------------------------- MultiheadAttention
@@ -316,7 +316,8 @@ def test_multihead_attention_matches_torch(torch, options, batch_first, masks, n
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_multihead_self_attention_causal_hint_unbatched_and_eval_dropout_match_torch(torch, dtype):
-    ours, theirs = nn.MultiheadAttention(8, 2, dropout=0.4), torch.nn.MultiheadAttention(8, 2, dropout=0.4)
+    ours = nn.MultiheadAttention(8, 2, dropout=0.4)
+    theirs = torch.nn.MultiheadAttention(8, 2, dropout=0.4)
     ours.eval(), theirs.eval()
     for need_weights in (False, True):
         def call(m, x, mask):
@@ -427,7 +428,8 @@ def test_transformer_matches_torch_both_ways(torch, dtype):
             call, call, dtype)
     # and back: a fresh model of ours loads into torch's
     fresh = nn.Transformer(8, 2, 2, 1, 12, dropout=0.0, batch_first=True)
-    theirs.float().load_state_dict({k: torch.tensor(v.numpy()) for k, v in fresh.state_dict().items()})
+    theirs.float().load_state_dict({k: torch.tensor(v.numpy())
+                                    for k, v in fresh.state_dict().items()})
     src, tgt = rand(2, 5, 8).astype("float32"), rand(2, 4, 8, seed=1).astype("float32")
     np.testing.assert_allclose(fresh(mg.tensor(src), mg.tensor(tgt)).numpy(),
                                theirs(torch.tensor(src), torch.tensor(tgt)).detach().numpy(),
@@ -497,7 +499,8 @@ def test_pytorch_encoder_model_and_dataloader_code_runs_unchanged(torch):
     loaders = (mg.utils.data.DataLoader(Windows(ids, 6), batch_size=8, drop_last=True),
                torch.utils.data.DataLoader(TWindows(ids, 6), batch_size=8, drop_last=True))
     assert len(loaders[0]) == len(loaders[1]) == 4
-    loss_fn, t_loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1), torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    t_loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     for (x, y), (tx, ty) in zip(*loaders):
         np.testing.assert_array_equal(x.numpy(), tx.numpy())
         loss, t_loss = loss_fn(ours(x), y), t_loss_fn(theirs(tx), ty)
