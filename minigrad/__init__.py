@@ -40,7 +40,7 @@ class cuda:
 
 
 __version__ = "0.1.0"
-from minigrad import amp, nn, optim  # noqa: F401,E402
+from minigrad import amp, nn, optim, utils  # noqa: F401,E402
 from minigrad.serialization import load, save  # noqa: F401,E402
 
 
