@@ -38,6 +38,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -199,7 +200,7 @@ def _num(value, digits=3):
     return str(value)
 
 
-# ---------------------------------------------------------------------------------- phases (children)
+# ---------------------------------------------------------------------------------- phases
 def phase_preflight(opts):
     """One JSON object: what the machine has, or the reason nothing can run ("fatal")."""
     import platform
@@ -473,7 +474,10 @@ class Check:
     def __init__(self, args):
         self.args = args
         self.size = "quick" if args.quick else "full"
-        self.budgets = BUDGETS[self.size]
+        # a --budget below the shares' sum shrinks every share alike
+        shares = BUDGETS[self.size]
+        factor = min(1.0, (args.budget - SUMMARY_RESERVE_S) / sum(shares.values()))
+        self.budgets = {name: share * factor for name, share in shares.items()}
         self.out = Path(args.out or os.environ.get("OUT") or DEFAULT_OUT)
         self.out.mkdir(parents=True, exist_ok=True)
         for name in OUTPUT_FILES:  # a fresh set: never half of an older run's
@@ -545,7 +549,7 @@ class Check:
         if self.fallbacks:
             self.log("the regex package is missing: the standard library's re stands in for it")
         # ---- preflight: stop here, loudly, without CuPy or a GPU
-        budget = self.budgets["preflight"]
+        budget = max(self.budgets["preflight"], 30.0)
         code, seconds, rows = self.child("preflight", budget)
         info = rows[-1] if rows else {}
         self.summary["machine"] = info
@@ -661,7 +665,14 @@ class Check:
         self.summary["tests"] = tests
         seconds = now() - start
         if code is None:
-            status, note = "timed out", f"killed at its budget; {tests['ran']} tests had run"
+            events = read_jsonl(progress)
+            ended = {r["nodeid"] for r in events if r.get("event") == "end"}
+            running = [r["nodeid"] for r in events
+                       if r.get("event") == "start" and r["nodeid"] not in ended]
+            tests["killed_in"] = running[-1] if running else None
+            where = f" in {running[-1]}" if running else ""
+            status, note = "timed out", (f"killed at its budget{where}; {tests['ran']} tests "
+                                         f"had run")
         elif tests["failed"] or tests["error"] or hung:
             status, note = "failed", (f"{tests['failed']} failed, {tests['error']} errors"
                                       + (f", hung: {', '.join(hung)}" if hung else ""))
@@ -694,8 +705,12 @@ class Check:
         self.write_summary()
         self.log(f"done in {now() - self.start:.0f} s: {self.summary['status']}; "
                  f"results in {self.out}")
+        # the headline on stdout too, for a caller that sees only the output
+        head = (self.out / "summary.md").read_text(encoding="utf-8").split("\n## Failing")[0]
+        print(head, flush=True)
         self.log.file.close()
         cap_file(self.out / "gpu_check.log")
+        shutil.rmtree(self.scratch, ignore_errors=True)
         if self.summary["status"] == "not run":
             return EXIT_NOT_RUN
         return EXIT_OK if self.summary["status"] == "complete" else EXIT_FAILED
@@ -804,8 +819,9 @@ def summary_markdown(s):
     if m.get("gpu") or m.get("cupy"):
         lines.append(f"- GPU: {m.get('gpu', '–')} ({m.get('gpu_memory_mb', '–')} MiB, compute "
                      f"capability {m.get('compute_capability', '–')}); driver "
-                     f"{m.get('driver_version', '–')} (nvidia-smi: {m.get('nvidia_smi', '–')}); "
-                     f"CUDA driver {m.get('cuda_driver_version', '–')}, runtime "
+                     f"{m.get('driver_version', '–')} (nvidia-smi: "
+                     f"{m.get('nvidia_smi', '–')}); CUDA driver "
+                     f"{m.get('cuda_driver_version', '–')}, runtime "
                      f"{m.get('cuda_runtime_version', '–')}")
         lines.append(f"- CuPy {m.get('cupy', '–')}, NumPy {m.get('numpy', '–')}, Python "
                      f"{m.get('python', '–')}, PyTorch {m.get('torch', '–')} (CUDA "
@@ -836,8 +852,9 @@ def summary_markdown(s):
     if tr:
         lines.append(f"- training nanogpt-char on the GPU: {tr['steps']} of "
                      f"{tr.get('planned_steps')} steps in {_num(tr.get('seconds'))} s "
-                     f"({_num(tr.get('ms_per_step'))} ms/step), loss {_num(tr.get('loss_first'), 4)}"
-                     f" -> {_num(tr.get('loss_last_10'), 4)} (mean of the last 10), val "
+                     f"({_num(tr.get('ms_per_step'))} ms/step), loss "
+                     f"{_num(tr.get('loss_first'), 4)} -> {_num(tr.get('loss_last_10'), 4)} "
+                     f"(mean of the last 10), val "
                      f"{_num(tr.get('val_before'), 4)} -> {_num(tr.get('val_after'), 4)}; peak "
                      f"GPU pool {_num(tr.get('peak_gpu_mem_mb'))} MB"
                      + (f"; stopped: {tr['stopped']}" if tr.get("stopped") else ""))
@@ -857,7 +874,10 @@ def summary_markdown(s):
         lines.append(f"| {name} | {p['status']} | {p['seconds']} | {p['budget_s']} | {note} |")
     if t.get("failed_ids") or t.get("hung"):
         lines += ["", "## Failing tests (details in pytest.log)", ""]
-        lines += [f"- `{n}`" for n in t.get("failed_ids", [])]
+        failed = t.get("failed_ids", [])
+        lines += [f"- `{n}`" for n in failed[:60]]
+        if len(failed) > 60:
+            lines.append(f"- ... and {len(failed) - 60} more (all in summary.json)")
         lines += [f"- `{n}` (hung: the run was stopped in it)" for n in t.get("hung", [])]
     if t.get("slowest"):
         lines += ["", "Slowest tests: " + ", ".join(f"`{r['nodeid'].split('::')[-1]}` "

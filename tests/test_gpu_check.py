@@ -152,3 +152,34 @@ def test_per_test_timeout_fails_the_test_and_goes_on(tmp_path):
     assert events[-1] == {**events[-1], "event": "start"}
     assert events[-1]["nodeid"].endswith("test_stuck_where_no_signal_reaches")
     assert "test_stuck_where_no_signal_reaches" in progress.read_text()  # the stack dump
+
+
+def test_a_hung_test_is_recorded_and_the_run_goes_on_after_it(tmp_path, monkeypatch):
+    """The tests phase: a pytest run that the hard timeout ended inside test b is started
+    again without a and b; the summary counts every test once and names b as hung."""
+    args = gpu_check.build_parser().parse_args(["--out", str(tmp_path / "out"), "--standin"])
+    check = gpu_check.Check(args)
+    calls = []
+
+    def fake_run(argv, timeout, env, stdout, stderr=None):
+        calls.append(argv)
+        progress = Path(argv[argv.index("--progress-file") + 1])
+        deselected = {argv[i + 1] for i, a in enumerate(argv) if a == "--deselect"}
+        with open(progress, "a") as f:
+            for nodeid in [n for n in ("a", "b", "c") if n not in deselected]:
+                f.write(json.dumps({"event": "start", "nodeid": nodeid}) + "\n")
+                if nodeid == "b":
+                    f.write("Thread 0x0001 (most recent call first):\n")  # the stack dump
+                    return 1, 1.0
+                f.write(json.dumps({"event": "end", "nodeid": nodeid, "outcome": "passed",
+                                    "duration": 0.1}) + "\n")
+        return 0, 1.0
+
+    monkeypatch.setattr(gpu_check, "run_limited", fake_run)
+    check.run_tests(budget=100)
+    tests = check.summary["tests"]
+    assert len(calls) == 2 and tests["attempts"] == 2
+    assert [calls[1][i + 1] for i, a in enumerate(calls[1]) if a == "--deselect"] == ["a", "b"]
+    assert tests["hung"] == ["b"] and tests["passed"] == 2 and tests["ran"] == 2
+    assert check.summary["phases"]["tests"]["status"] == "failed"
+    assert "hung: b" in check.summary["phases"]["tests"]["note"]
