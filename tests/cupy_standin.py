@@ -3,7 +3,7 @@
 Only for rehearsals (``MINIGRAD_CUPY_STANDIN=1 python -m pytest -m cuda``, ``make gpu-check
 ARGS=--standin``): it runs minigrad's CuPy branch, its kernel launches and its device moves
 on the CPU, so that a wrong call shows up before a GPU is lent. It proves nothing about
-speed, about the CUDA source compiling, or about GPU arithmetic.
+speed, about NVRTC accepting the CUDA source, or about GPU arithmetic.
 
 What it provides, the subset of CuPy that minigrad, its tests and its benchmarks use:
 
@@ -30,6 +30,12 @@ What it provides, the subset of CuPy that minigrad, its tests and its benchmarks
   as on the GPU. ``ElementwiseKernel`` and ``ReductionKernel`` interpret their own
   operation text (a small C subset: typed locals, casts, arithmetic, the math functions),
   with CuPy's rules for type placeholders, broadcasting and in-place outputs.
+- compilation: where ``g++`` is installed, each kernel's CUDA text (the RawModule source;
+  an element-wise operation as CuPy wraps it, for the types of the call) is compiled once
+  on the host with shims for the CUDA built-ins (``cxx_check``): syntax and type errors show
+  as ``CompileException`` at the first launch, as NVRTC would show them on a GPU. It is not
+  NVRTC: what only the device compiler refuses still passes (``MINIGRAD_STANDIN_CXX=0``
+  turns the check off).
 
 ``MINIGRAD_STANDIN_GPUS=0`` makes ``getDeviceCount`` fail as CuPy does on a machine without
 a GPU. ``install()`` puts the stand-in in ``sys.modules`` as ``cupy`` (and ``cupyx``,
@@ -38,6 +44,7 @@ a GPU. ``install()`` puts the stand-in in ``sys.modules`` as ``cupy`` (and ``cup
 """
 import ast
 import contextlib
+import functools
 import math
 import os
 import re
@@ -504,6 +511,75 @@ class MemoryPool:
 _POOL, _PINNED_POOL = MemoryPool(), MemoryPool()
 
 
+# ---------------------------------------------------------------- compiling the CUDA text
+
+class CompileException(Exception):
+    """cupy.cuda.compiler.CompileException: the kernel source does not compile."""
+
+
+# Host C++ stand-ins for the CUDA built-ins the kernels use: enough for g++ to check the
+# syntax and the types of a kernel's source (not what NVRTC alone would refuse).
+_CXX_SHIM = r"""
+#include <cmath>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+struct _standin_dim3 { unsigned int x, y, z; };
+extern _standin_dim3 threadIdx, blockIdx, blockDim, gridDim;
+inline void __syncthreads() {}
+template <typename V> V __shfl_xor_sync(unsigned int, V v, int, int = 32) { return v; }
+inline float rsqrtf(float v) { return 1.0f / std::sqrt(v); }
+inline double rsqrt(double v) { return 1.0 / std::sqrt(v); }
+using std::exp; using std::log; using std::erfc; using std::erf; using std::sqrt;
+using std::tanh; using std::fabs; using std::pow; using std::fmax; using std::fmin;
+"""
+_CXX_DONE = {}
+
+
+def cxx_check(source, what):
+    """Compile ``source`` (after the shim above) with ``g++ -fsyntax-only -Wall``: a
+    CompileException with g++'s message where it fails. Where no g++ is installed, or with
+    MINIGRAD_STANDIN_CXX=0, nothing is checked (returns None). Each source is checked once
+    per process, and its success remembered in the temporary folder."""
+    import hashlib
+    import shutil
+    import subprocess
+    import tempfile
+    if os.environ.get("MINIGRAD_STANDIN_CXX") == "0" or shutil.which("g++") is None:
+        return None
+    text = _CXX_SHIM + source
+    key = hashlib.sha256(text.encode()).hexdigest()[:24]
+    if key in _CXX_DONE:
+        return _CXX_DONE[key]
+    stamp = os.path.join(tempfile.gettempdir(), "minigrad-standin-cxx", key + ".ok")
+    if os.path.exists(stamp):
+        _CXX_DONE[key] = True
+        return True
+    with tempfile.NamedTemporaryFile("w", suffix=".cpp", delete=False) as f:
+        f.write(text)
+    try:
+        proc = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall",
+                               "-Wno-unused-variable", "-Wno-unused-function", f.name],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        os.unlink(f.name)
+    if proc.returncode != 0 or "warning" in proc.stderr:
+        raise CompileException(f"{what} does not compile (g++ on the host, with CUDA shims):\n"
+                               f"{proc.stderr.strip()[:3000]}")
+    os.makedirs(os.path.dirname(stamp), exist_ok=True)
+    open(stamp, "w").close()
+    _CXX_DONE[key] = True
+    return True
+
+
+def _ctype_of(dtype):
+    return {"float16": "__half", "float32": "float", "float64": "double", "int8": "signed char",
+            "int16": "short", "int32": "int", "int64": "long long", "uint8": "unsigned char",
+            "uint16": "unsigned short", "uint32": "unsigned int",
+            "uint64": "unsigned long long", "bool": "bool"}[np.dtype(dtype).name]
+
+
 # ---------------------------------------------------------------- raw kernels
 
 _C_TYPES = {
@@ -637,6 +713,9 @@ class RawModule:
         if name not in RAW_EMULATIONS:
             raise NotImplementedError(f"cupy stand-in: no emulation of kernel {name!r}; "
                                       f"emulated: {', '.join(RAW_EMULATIONS)}")
+        if not getattr(self, "_compiled", False):
+            cxx_check(self.code, "RawModule source")
+            self._compiled = True
         params = self.kernels[name]
         needed, emulation = RAW_EMULATIONS[name]
         if [p.name for p in params] != list(needed):
@@ -974,6 +1053,7 @@ def _params(text):
     return params
 
 
+@functools.lru_cache(maxsize=None)
 def _is_placeholder(type_name):
     return not any(type_name == np.dtype(t).name for t in
                    (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
@@ -995,6 +1075,25 @@ class ElementwiseKernel:
         self.calls = 0
         type_names = {t for t, _ in self.in_params + self.out_params}
         self.program = _Program(operation, type_names, f"ElementwiseKernel {name}")
+
+    def _compile(self, types_, args, body=None, extra_params=()):
+        """The operation as CuPy puts it in its loop (inputs as const references, outputs as
+        references, ``operation;``), checked by cxx_check once per set of types."""
+        key = tuple(sorted((t, d.name) for t, d in types_.items() if d is not None))
+        done = self.__dict__.setdefault("_compiled", set())
+        if key in done:
+            return
+        typedefs = "".join(f"typedef {_ctype_of(d)} {t};\n" for t, d in types_.items()
+                           if _is_placeholder(t) and d is not None)
+        params = [f"const {t} &{n}" for t, n in self.in_params]
+        params += [f"{t} &{n}" for t, n in self.out_params] + list(extra_params)
+        typed = {"float32": "float32", "float64": "float64"}
+        source = typedefs + "".join(f"typedef {_ctype_of(t)} {t};\n" for t in typed
+                                    if any(p == t for p, _ in self.in_params + self.out_params))
+        source += (f"__device__ void {self.name}({', '.join(params)}) {{\n"
+                   f"{self.operation if body is None else body};\n}}\n")
+        cxx_check(source, f"{type(self).__name__} {self.name}")
+        done.add(key)
 
     def _types(self, args, params):
         """Type placeholders bound by the arrays, as CuPy binds them (scalars never bind;
@@ -1051,6 +1150,7 @@ class ElementwiseKernel:
                       else types_[t].type(a))
         for (t, n), o in zip(self.out_params, outs):
             env[n] = np.broadcast_to(o.view(np.ndarray), shape)
+        self._compile(types_, args)
         self.calls += 1
         with np.errstate(all="ignore"):
             values = self.program.run(env, types_, {n for _, n in self.in_params},
@@ -1084,6 +1184,8 @@ class ReductionKernel(ElementwiseKernel):
         self.calls = 0
         type_names = {t for t, _ in self.in_params + self.out_params}
         where = f"ReductionKernel {name}"
+        self.map_expr, self.post_map_expr = map_expr, post_map_expr
+        self.operation = None
         self.map = _Program(f"_mapped = {map_expr}", type_names, where)
         self.post = _Program(post_map_expr, type_names, where)
 
@@ -1104,6 +1206,9 @@ class ReductionKernel(ElementwiseKernel):
         (out_type, out_name), = self.out_params
         reduce_dtype = np.dtype(self.reduce_type) if self.reduce_type else types_[out_type]
         types_["_reduce"] = reduce_dtype
+        self._compile({**types_, "_reduce": reduce_dtype}, args,
+                      body=f"_reduce a = {self.map_expr};\n{self.post_map_expr}",
+                      extra_params=())
         self.calls += 1
         with np.errstate(all="ignore"):
             env["_mapped"] = np.zeros((), reduce_dtype)
@@ -1192,6 +1297,8 @@ cupy = _module(
     linalg=linalg, RawModule=RawModule, RawKernel=RawKernel,
     ElementwiseKernel=ElementwiseKernel, ReductionKernel=ReductionKernel,
     get_default_memory_pool=lambda: _POOL, get_default_pinned_memory_pool=lambda: _PINNED_POOL)
+cuda.compiler = _module("cupy.cuda.compiler", "kernel compilation (stand-in)",
+                        CompileException=CompileException)
 cupy.__getattr__ = _namespace_getattr(cupy, np, "cupy")
 
 special = _module("cupyx.scipy.special", "special functions (stand-in)",
@@ -1200,6 +1307,7 @@ scipy = _module("cupyx.scipy", "SciPy functions (stand-in)", special=special)
 cupyx = _module("cupyx", "CuPy extensions (stand-in)", scatter_add=scatter_add, scipy=scipy)
 
 MODULES = {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime,
+           "cupy.cuda.compiler": cuda.compiler,
            "cupy.random": random, "cupy.linalg": linalg, "cupyx": cupyx,
            "cupyx.scipy": scipy, "cupyx.scipy.special": special}
 

@@ -117,3 +117,15 @@ def test_import_path_installs_the_standin_and_minigrad_uses_it():
         [cs.IMPORT_PATH, os.path.dirname(os.path.dirname(cs.IMPORT_PATH))]))
     subprocess.run([sys.executable, "-c", code], check=True, env=env,
                    cwd=os.path.dirname(os.path.dirname(cs.IMPORT_PATH)))
+
+
+@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="needs g++")
+def test_kernel_sources_are_compiled_on_the_host():
+    """Where g++ exists the stand-in checks the CUDA text (with shims for the built-ins), as
+    NVRTC would at the first launch on a GPU."""
+    bad = SOURCE.replace("/* not compiled here */", "real v = x[0] +; y[0] = v;")
+    with pytest.raises(cs.CompileException, match="does not compile"):
+        cs.RawModule(code=bad).get_function("softmax_rows")
+    k = cs.ElementwiseKernel("T x", "T y", "y = undefined_function(x)", name="bad")
+    with pytest.raises(cs.CompileException):
+        k(cs.asarray(np.ones(2, np.float32)))
