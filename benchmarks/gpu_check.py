@@ -847,6 +847,7 @@ def summary_markdown(s):
                      f"{_num(row.get('ratio_sdpa'))}); peak GPU MB minigrad "
                      f"{_num(row.get('minigrad_peak_gpu_mem_mb'))} / torch "
                      f"{_num(row.get('torch_peak_gpu_mem_mb'))}"
+                     + (f" ({row['torch_note']})" if row.get("torch_note") else "")
                      + (f"; errors: {row['errors']}" if row.get("errors") else ""))
     tr = s.get("train")
     if tr:
