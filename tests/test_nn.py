@@ -186,17 +186,18 @@ def _masked_attention(attn):
         v = k if v is None else v
         n = q.shape[0] if m.batch_first else q.shape[1]
         mask = mg.tensor(np.linspace(-1.0, 1.0, q.shape[-2 if m.batch_first else 0] * k.shape[
-            -2 if m.batch_first else 0]).reshape(-1, k.shape[-2 if m.batch_first else 0]))
+            -2 if m.batch_first else 0]).reshape(-1, k.shape[-2 if m.batch_first else 0]),
+            device=q.device)
         padding = np.zeros((n, k.shape[-2 if m.batch_first else 0]), dtype=bool)
         padding[0, -1] = True
-        return m(q, k, v, key_padding_mask=mg.tensor(padding), attn_mask=mask,
+        return m(q, k, v, key_padding_mask=mg.tensor(padding, device=q.device), attn_mask=mask,
                  average_attn_weights=False)
     return _Wrap(attn, call)
 
 
 def _causal_self_attention(attn):
     def call(m, x):
-        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[0], dtype=x.dtype)
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[0], x.device, x.dtype)
         return m(x, x, x, attn_mask=mask, need_weights=False, is_causal=True)[0]
     return _Wrap(attn, call)
 
@@ -204,7 +205,7 @@ def _causal_self_attention(attn):
 def _causal_encoder(layer):
     """An encoder (layer) called with a bool causal mask (batch first)."""
     def call(m, x):
-        mask = mg.triu(mg.ones(x.shape[1], x.shape[1]), diagonal=1).bool()
+        mask = mg.triu(mg.ones(x.shape[1], x.shape[1], device=x.device), diagonal=1).bool()
         if isinstance(m, nn.TransformerEncoder):
             return m(x, mask=mask)
         return m(x, src_mask=mask)
@@ -213,7 +214,7 @@ def _causal_encoder(layer):
 
 def _causal_decoder(decoder):
     def call(m, tgt, memory):
-        mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[0], dtype=tgt.dtype)
+        mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[0], tgt.device, tgt.dtype)
         return m(tgt, memory, tgt_mask=mask)
     return _Wrap(decoder, call)
 

@@ -272,7 +272,7 @@ class Module:
         Raises ``RuntimeError`` listing every missing key, unexpected key (both only when
         ``strict``) and shape mismatch (always), before copying anything. Returns
         ``(missing_keys, unexpected_keys)``."""
-        state_dict = self._with_current_names(state_dict)
+        state_dict = self.with_current_names(state_dict)
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -300,7 +300,7 @@ class Module:
         saved under another name by an earlier version (names relative to the module)."""
         return {}
 
-    def _with_current_names(self, state_dict):
+    def with_current_names(self, state_dict):
         """``state_dict`` with every renamed key of every submodule under its current name
         (a new dict; the caller's is left alone)."""
         renames = {}
