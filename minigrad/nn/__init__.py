@@ -24,7 +24,7 @@ __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh",
     "Sigmoid", "SiLU", "Softmax", "LogSoftmax", "Identity", "Flatten",
     "CrossEntropyLoss", "NLLLoss", "MSELoss",
-    "MultiHeadAttention", "KVCache", "FeedForward", "TransformerBlock",
+    "MultiHeadAttention", "KVCache", "record_attention", "FeedForward", "TransformerBlock",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
     "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
