@@ -94,16 +94,17 @@ def wait_until(condition, seconds=10, what="the condition"):
 
 
 @contextlib.contextmanager
-def gated_model(service):
-    """The service's model waits for `gate.set()` before each forward pass: a generation
-    that holds its worker for as long as the test wants. Yields (gate, calls), calls being
-    the list of input lengths of every forward pass."""
+def gated_model(service, delay=0.0):
+    """The service's model waits for `gate.set()` before each forward pass, and `delay`
+    seconds more: a generation that holds its worker for as long as the test wants.
+    Yields (gate, calls), calls being the list of input lengths of every forward pass."""
     model = service.model
     gate, calls = threading.Event(), []
     forward = model.forward
 
     def waiting(ids, *args, **kwargs):
         gate.wait(30)
+        time.sleep(delay)
         calls.append(ids.shape[1])
         return forward(ids, *args, **kwargs)
 

@@ -17,6 +17,7 @@ from models.serve.engine import Service
 from models.serve.settings import from_args, is_loopback
 
 SHUTDOWN_SECONDS = 5
+BACKLOG = 2048
 SPARE_CONNECTIONS = 64  # beyond the workers and the queue (page loads, /health, streams)
 
 
@@ -51,6 +52,7 @@ def bind(host, port):
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(BACKLOG)  # from now on connections wait for uvicorn, none is refused
     except OSError as e:
         raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.set_inheritable(True)

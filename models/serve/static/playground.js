@@ -189,8 +189,10 @@ class SampleView {
 }
 
 function colour(p) {
-  // red (unlikely) through yellow to green (likely)
-  return `hsl(${Math.round(120 * Math.max(0, Math.min(1, p)))}, 75%, 82%)`;
+  // On a log scale, as probabilities of tokens span orders of magnitude: green for a token
+  // the model was sure of, yellow for 1 in 30, red for 1 in 1,000 or rarer.
+  const x = 1 + Math.log10(Math.max(p, 1e-12)) / 3;
+  return `hsl(${Math.round(120 * Math.max(0, Math.min(1, x)))}, 75%, 82%)`;
 }
 
 function showTooltip(event) {
