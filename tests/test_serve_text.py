@@ -8,7 +8,7 @@ import pytest
 
 from models.config import Config, build_model
 from models.generate import decode_steps, generate
-from models.serve.engine import QueueFull, Slots
+from models.serve.workers import QueueFull, Slots
 from models.serve.settings import is_loopback
 from models.serve.text import (RowText, TextDecoder, Token, describe_token, held_back,
                                log_softmax, piece)

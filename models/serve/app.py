@@ -30,7 +30,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from models.serve import formats, schemas
-from models.serve.engine import Job, QueueFull, Slots
+from models.serve.engine import Job
+from models.serve.workers import QueueFull, Slots
 from models.serve.middleware import NOTE, TOKENS, LimitBody, RequestLog
 from models.validation import InputError
 

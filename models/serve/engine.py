@@ -2,9 +2,6 @@
 
 Service   the run loaded once (through models.checkpoint.load_trained, which checks every
           file), what it can say about itself, and what it may be asked
-Slots     a fixed number of workers and a bounded queue in front of them: a request that
-          finds the queue full, or waits longer than the queue timeout, gets QueueFull
-          (the app answers 503 with Retry-After), never an unbounded wait
 Job       one generation, run step by step in a worker thread (models.generate.decode_steps,
           which decodes with the model's key/value cache). Each step's text goes to the event
           loop as it comes (models.serve.text: whole characters, stop sequences), whether or
@@ -15,10 +12,10 @@ Job       one generation, run step by step in a worker thread (models.generate.d
 Generations share the model: its weights are only read, grad mode is per thread, and each
 job has its own cache. Only recording attention maps (`Service.attention`) changes the
 model (its layers keep their weights), so that takes the model alone: `ModelLock`.
+The workers and their queue are in models.serve.workers.
 """
 import asyncio
 import collections
-import math
 import threading
 import time
 from pathlib import Path
@@ -28,14 +25,9 @@ from minigrad import nn
 from models.checkpoint import find_checkpoint, load_trained
 from models.data import device_of, to_ids
 from models.generate import decode_steps, default_prompt
-from models.serve.text import RowText, TextDecoder, clean, describe_token, log_softmax, piece
+from models.serve.text import (RowText, TextDecoder, clean, describe_token, log_softmax,
+                               piece)
 from models.validation import InputError
-
-
-class QueueFull(Exception):
-    def __init__(self, message, retry_after):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class Service:
@@ -45,7 +37,7 @@ class Service:
         self.started = time.time()
         self.lock = ModelLock()
         self.attention_layers = [m for m in model.modules() if isinstance(m, nn.MultiHeadAttention)]
-        self.stats = collections.Counter()  # requests served, rejected, cancelled; tokens
+        self.stats = collections.Counter(served=0, rejected=0, cancelled=0, tokens=0)
         self.slots = None  # made by the app inside its event loop
 
     @classmethod
@@ -177,69 +169,6 @@ class _Hold:
             else:
                 lock._alone = False
             lock._cond.notify_all()
-
-
-# ---------------------------------------------------------------- the queue
-
-class Slots:
-    """`count` workers, at most `max_waiting` requests waiting for one, in order. Used on
-    the event loop only."""
-
-    def __init__(self, count, max_waiting, timeout):
-        self.count, self.max_waiting, self.timeout = count, max_waiting, timeout
-        self.free = count
-        self.waiters = collections.deque()
-        self.seconds = collections.deque(maxlen=20)  # recent generation times
-
-    @property
-    def running(self):
-        return self.count - self.free
-
-    async def acquire(self):
-        """Wait for a worker; QueueFull if the queue is full or the wait too long."""
-        if self.free > 0 and not self.waiters:
-            self.free -= 1
-            return
-        if len(self.waiters) >= self.max_waiting:
-            raise QueueFull(f"all {self.count} workers are busy and {len(self.waiters)} "
-                            f"requests are waiting (--max-queue {self.max_waiting})",
-                            self.retry_after())
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self.waiters.append(future)
-        timer = loop.call_later(self.timeout, self._expire, future)
-        try:
-            await future
-        except asyncio.CancelledError:  # the client went away: hand on a slot it was given
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self.release()
-            raise
-        finally:
-            timer.cancel()
-            if future in self.waiters:
-                self.waiters.remove(future)
-
-    def _expire(self, future):
-        if not future.done():
-            self.waiters.remove(future)
-            future.set_exception(QueueFull(f"no worker became free within {self.timeout:g} s "
-                                           f"(--queue-timeout)", self.retry_after()))
-
-    def release(self, seconds=None):
-        if seconds is not None:
-            self.seconds.append(seconds)
-        while self.waiters:
-            future = self.waiters.popleft()
-            if not future.done():
-                future.set_result(None)  # the slot passes straight to the next in line
-                return
-        self.free += 1
-
-    def retry_after(self):
-        """Whole seconds until a worker is likely free: the queue ahead, at the recent
-        time per generation."""
-        per_job = sum(self.seconds) / len(self.seconds) if self.seconds else 1.0
-        return max(1, math.ceil(per_job * (len(self.waiters) + 1) / self.count))
 
 
 # ---------------------------------------------------------------- one generation
