@@ -7,6 +7,8 @@ import re
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -16,6 +18,7 @@ with warnings.catch_warnings():  # Starlette's note that it would prefer httpx2
     from fastapi.testclient import TestClient  # noqa: E402
 
 from models.cli import main  # noqa: E402
+from models.serve import schemas  # noqa: E402
 from models.serve.app import create_app  # noqa: E402
 from models.serve.engine import Service  # noqa: E402
 from models.serve.settings import Settings  # noqa: E402
@@ -330,3 +333,34 @@ def test_generation_uses_the_key_value_cache(char_run):
         c.post("/generate", json={"prompt": "ROMEO:", "max_new_tokens": 8, "seed": 1})
     # The prompt once, then one new token per step (until the context of 16 is full).
     assert lengths == [6] + [1] * 7
+
+
+# ---------------------------------------------------------------- any body at all
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8)
+FIELDS = sorted({*schemas.GenerateRequest.model_fields, *schemas.CompletionRequest.model_fields,
+                 "text", "token_ids", "layer", "head", "nonsense"})
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(char_run):
+    with client_for(char_run, max_new_tokens_limit=12, max_prompt_tokens=40) as c:
+        yield c
+
+
+@settings(max_examples=60)
+@given(endpoint=st.sampled_from(["/generate", "/v1/completions", "/tokenize", "/detokenize",
+                                 "/attention"]),
+       body=st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=5)
+       | JSON_VALUES)
+def test_no_body_gets_a_server_error(fuzz_client, endpoint, body):
+    r = fuzz_client.post(endpoint, content=json.dumps(body),
+                         headers={"content-type": "application/json"})
+    assert r.status_code in (200, 422), (r.status_code, r.text)
+    if r.status_code == 422:
+        message = r.json()["error"]["message"]
+        assert message and "Traceback" not in message

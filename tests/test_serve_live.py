@@ -94,6 +94,19 @@ def test_a_stream_whose_client_goes_away_stops(char_run, caplog):
     assert "POST /v1/completions 200" in caplog.text
 
 
+def test_a_stream_read_to_its_end_is_served(char_run, caplog):
+    service, live = serving(char_run)
+    with caplog.at_level(logging.INFO, logger="minigrad.serve"), live as server:
+        for _ in range(3):
+            with httpx.stream("POST", server.url + "/v1/completions",
+                              json={"max_tokens": 20, "stream": True}) as r:
+                assert r.read().endswith(b"data: [DONE]\n\n")
+        wait_until(lambda: requests_of(server)["served"] == 3, 5, "the requests to count")
+        assert requests_of(server)["cancelled"] == 0
+    assert caplog.text.count("POST /v1/completions 200 20 tokens") == 3
+    assert "went away" not in caplog.text
+
+
 def test_a_plain_request_whose_client_goes_away_stops(char_run):
     service, live = serving(char_run, max_new_tokens_limit=2000)
     with live as server, gated_model(service, delay=0.005) as (gate, calls):
@@ -182,3 +195,19 @@ def test_a_port_in_use_is_named(char_run, capsys):
     finally:
         taken.close()
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_an_address_beyond_this_machine_is_warned_of(char_run, monkeypatch, capsys):
+    import uvicorn
+
+    from models.serve import server
+
+    bind = server.bind
+    # The test itself listens on loopback only, whatever the address asked for.
+    monkeypatch.setattr(server, "bind", lambda host, port: bind("127.0.0.1", 0))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: None)
+    assert main(["serve", "--checkpoint", str(char_run), "--host", "0.0.0.0"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: listening on 0.0.0.0" in err and "no authentication" in err
+    assert main(["serve", "--checkpoint", str(char_run)]) == 0
+    assert "warning" not in capsys.readouterr().err

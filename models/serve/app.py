@@ -165,9 +165,11 @@ def create_app(service):
 
 
 async def _events(job, completion, include_usage):
-    """The server-sent events of a streamed completion."""
+    """The server-sent events of a streamed completion; `job.delivered` once the last is
+    handed on."""
     while True:
         event = await job.events.get()
+        job.delivered = event[0] != "chunk"
         if event[0] == "chunk":
             _, row, chunk, finish = event
             if chunk.text or chunk.tokens or finish:
@@ -198,7 +200,7 @@ class JobStream(StreamingResponse):
         finally:
             job, stats = self.job, self.service.stats
             job.cancel()  # nothing if it has ended
-            if not job.future.done():
+            if not job.delivered:
                 scope[NOTE] = "client went away"
                 stats["cancelled"] += 1
             else:

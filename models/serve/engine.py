@@ -188,6 +188,7 @@ class Job:
         self.started = self.first_token = self.ended = None
         self.cancelled = False
         self.future = None  # set by start()
+        self.delivered = False  # a stream has sent its end
 
     def cancel(self):
         self._cancel.set()

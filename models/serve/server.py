@@ -44,7 +44,7 @@ def serve(args):
     # Decoding multiplies one token's row by each weight matrix: far too little work to
     # share among BLAS threads, which on a busy machine wait for each other (measured on 2
     # cores: 5 ms a token on one thread, 15 to 40 ms on two). The workers run in parallel.
-    with backend.blas_threads(1):
+    with sock, backend.blas_threads(1):
         uvicorn.Server(config).run(sockets=[sock])
     return 0
 
