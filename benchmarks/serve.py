@@ -14,6 +14,7 @@ request) until the time is up; requests under way then run to their end. Reporte
                     token, in ms (the queue wait included)
     tokens/s        generated tokens per second of wall time, all clients together (each
                     request's count from the stream's final usage chunk)
+    per request     a request's tokens over its whole time, the queue wait included (p50)
     errors          any answer other than 200, a stream not ending in `data: [DONE]`, or a
                     failed connection; named by kind
 

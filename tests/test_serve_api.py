@@ -254,6 +254,12 @@ def test_malformed_bodies_get_422(client, body):
     assert r.status_code == 422 and r.json()["error"]["message"].startswith("the body")
 
 
+def test_a_form_instead_of_json_is_named(client):
+    r = client.post("/generate", content=b"prompt=ROMEO",
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 422 and "Content-Type: application/json" in r.json()["error"]["message"]
+
+
 def test_a_body_over_the_limit_gets_413(char_run):
     with client_for(char_run, max_body_bytes=2048) as small:
         r = small.post("/generate", json={"prompt": "ROMEO: " * 1000})

@@ -245,7 +245,12 @@ def _add_error_handlers(app):
 
     @app.exception_handler(RequestValidationError)
     async def bad_body(request, e):
-        message, param = describe_validation_error(e.errors()[0])
+        kind = request.headers.get("content-type", "")
+        if kind and "json" not in kind:  # curl -d sends a form unless told otherwise
+            message, param = (f"the body must be JSON, sent with Content-Type: "
+                              f"application/json (not {kind})"), None
+        else:
+            message, param = describe_validation_error(e.errors()[0])
         return JSONResponse(formats.error_body(message, param), 422)
 
     @app.exception_handler(QueueFull)
