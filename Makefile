@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN ?= runs/tiny
 
-.PHONY: demo test check-wheel bench clean
+.PHONY: demo test check-wheel gpu-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ test: $(VENV)/.installed
 # wheel into a fresh venv outside the checkout and train from it there (about a minute).
 check-wheel: $(VENV)/.installed
 	$(BIN)/python .ci/check-wheel
+
+# The GPU check (benchmarks/gpu_check.py): the cuda tests, GPU benchmarks against PyTorch and a
+# short training run, at most 8 minutes, everything under $OUT (else runs/gpu-check). Plain
+# python3 from PATH, no venv: the GPU machine runs the checkout as it is. Rehearsal without a
+# GPU: make gpu-check GPU_CHECK_ARGS="--standin --quick"
+gpu-check:
+	python3 -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

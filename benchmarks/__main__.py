@@ -184,17 +184,19 @@ def _emit(args, rows, columns, name, notes=()):
 
 
 # ---------------------------------------------------------------------------------- train-step
-def _step_argv(args, env, side, device, name, overrides, cell_loop=False):
+def _step_argv(args, env, side, device, name, overrides, cell_loop=False, sdpa=None):
     module = MG_WORKER if side == "minigrad" else TORCH_WORKER
     argv = worker_argv(module, "train-step", "--config", name, "--steps", args.steps,
                        "--warmup", args.warmup, "--seed", args.seed, "--device", device,
                        "--threads", env.threads)
     for key, value in overrides.items():
         argv += ["--set", f"{key}={value}"]
+    if getattr(args, "amp", "off") != "off":
+        argv += ["--amp", args.amp]
     if side == "minigrad":
         argv += ["--impl", args.impl]
     else:
-        if args.sdpa and CONFIGS[name]["kind"] == "gpt":
+        if (args.sdpa if sdpa is None else sdpa) and CONFIGS[name]["kind"] == "gpt":
             argv.append("--sdpa")
         if cell_loop:
             argv.append("--cell-loop")
@@ -209,6 +211,10 @@ def compare_step(args, env, name, overrides, device):
     sides = ["minigrad"] + (["torch"] if has_peer else [])
     if has_peer and cfg["kind"] == "lstm" and not args.no_cell_loop:
         sides.append("torch-loop")
+    # --sdpa-both: torch's manual attention ("torch") and its fused one ("torch-sdpa")
+    sdpa_both = getattr(args, "sdpa_both", False) and cfg["kind"] == "gpt" and has_peer
+    if sdpa_both:
+        sides.append("torch-sdpa")
     samples = {s: [] for s in sides}
     rounds = {s: [] for s in sides}
     last = {}
@@ -218,7 +224,8 @@ def compare_step(args, env, name, overrides, device):
             if side in errors:
                 continue
             argv = _step_argv(args, env, "minigrad" if side == "minigrad" else "torch",
-                              device, name, overrides, cell_loop=side == "torch-loop")
+                              device, name, overrides, cell_loop=side == "torch-loop",
+                              sdpa=(side == "torch-sdpa") if sdpa_both else None)
             log(args, f"[train-step {name} {device}] round {r + 1}/{args.rounds}: {side}")
             rows, err = _run(env, argv, args.timeout)
             if rows is None:
@@ -276,8 +283,18 @@ def compare_step(args, env, name, overrides, device):
     if "torch-loop" in sides:
         row["torch_cell_loop_ms"] = loop_ms
         row["ratio_cell_loop"] = _ratio(mg_ms, loop_ms)
-    if args.sdpa and cfg["kind"] == "gpt" and has_peer:
+    if sdpa_both:
+        sdpa_ms = _median(samples.get("torch-sdpa", []))
+        row["torch_sdpa_ms"] = sdpa_ms
+        row["ratio_sdpa"] = _ratio(mg_ms, sdpa_ms)
+        row["torch_sdpa_ms_rounds"] = rounds.get("torch-sdpa", [])
+        if device == "cuda":
+            row["torch_sdpa_peak_gpu_mem_mb"] = last.get("torch-sdpa", {}).get("peak_gpu_mem_mb")
+    elif args.sdpa and cfg["kind"] == "gpt" and has_peer:
         row["torch_sdpa"] = True
+    row["amp"] = getattr(args, "amp", "off")
+    row["minigrad_loss_first"] = mg_row.get("loss_first")
+    row["torch_loss_first"] = torch_row.get("loss_first")
     if peer_note:
         row["torch_note"] = peer_note
     if errors:
@@ -296,6 +313,7 @@ TRAIN_COLUMNS = [
     ("minigrad ms", "minigrad_ms"), ("torch ms", lambda r: _torch_cell(r, "torch_ms")),
     ("ratio", "ratio"),
     ("torch loop ms", "torch_cell_loop_ms"), ("ratio vs loop", "ratio_cell_loop"),
+    ("torch sdpa ms", "torch_sdpa_ms"), ("ratio vs sdpa", "ratio_sdpa"),
     ("minigrad tok/s", "minigrad_tokens_per_s"), ("torch tok/s", "torch_tokens_per_s"),
     ("minigrad GFLOP/s", "gflops"), ("torch GFLOP/s", "torch_gflops"),
     ("minigrad peak frac", "peak_fraction"), ("torch peak frac", "torch_peak_fraction"),
@@ -323,6 +341,9 @@ def cmd_train_step(args):
              + ", ".join(f"{d} {env.peaks.get(d) or 0:.0f}" for d in env.devices),
              f"steps {args.steps} after {args.warmup} warm-up, {args.rounds} rounds "
              "alternated; medians of all timed steps"]
+    if args.amp != "off":
+        notes.append(f"autocast {args.amp} on both sides"
+                     + (" (with a loss scaler)" if args.amp == "float16" else ""))
     _emit(args, rows, TRAIN_COLUMNS, "train_step", notes)
     return rows
 
@@ -687,6 +708,12 @@ def build_parser():
                                "benchmarks.mg_ref")
         step.add_argument("--sdpa", action="store_true",
                           help="torch GPT with fused scaled_dot_product_attention")
+        step.add_argument("--sdpa-both", action="store_true",
+                          help="torch GPT timed twice: its manual attention and its fused "
+                               "scaled_dot_product_attention (column torch sdpa ms)")
+        step.add_argument("--amp", default="off", choices=["off", "float16", "bfloat16"],
+                          help="both sides' forward under autocast (float16 with a loss "
+                               "scaler); bfloat16 needs a GPU on minigrad's side")
         step.add_argument("--no-cell-loop", action="store_true",
                           help="LSTM: skip torch's Python loop of nn.LSTMCell")
         step.add_argument("--peak-sizes", default="1024,2048",

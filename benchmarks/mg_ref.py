@@ -5,7 +5,7 @@ from `minigrad.nn` layers with the same architecture, initialisation and hyper-p
     LSTMLM(cfg)           embedding -> LSTM -> linear head
     build(name, seed=1337, impl="auto", device="cpu", **overrides) -> (model, optimizer, cfg)
     make_batch(cfg, seed=1337, device="cpu") -> (idx, targets)
-    train_step(model, optimizer, idx, targets, shards=1) -> loss (float)
+    train_step(model, optimizer, idx, targets, shards=1, amp=None, scaler=None) -> loss (float)
     configure_optimizer(model, cfg) -> AdamW (GPT) / Adam (LSTM)
 
 GPT: token embedding + learned positional embedding, dropout, n_layer
@@ -272,17 +272,26 @@ def make_batch(cfg, seed=1337, device="cpu"):
     return mg.tensor(idx, device=device), mg.tensor(targets, device=device)
 
 
-def train_step(model, optimizer, idx, targets, shards=1):
+def train_step(model, optimizer, idx, targets, shards=1, amp=None, scaler=None):
     """One training step: zero grads, forward, cross-entropy, backward, optimizer step.
     `model(idx)` may return the logits or a tuple starting with them (this module's models,
     and the models package's). With ``shards`` > 1 a non-recurrent model's batch is split
-    over that many threads, as ``minigrad train`` does on the CPU; returns the loss (float)."""
+    over that many threads, as ``minigrad train`` does on the CPU. ``amp`` ('float16' or
+    'bfloat16') runs the forward under ``minigrad.amp.autocast``, and a ``scaler``
+    (``minigrad.amp.GradScaler``) scales the loss and steps through it, as a float16 run
+    does. Returns the loss (float, unscaled)."""
+    import contextlib
+
     from minigrad.parallel import split_backward
 
     def loss_of(x, y):
-        out = model(x)
-        return F.cross_entropy(out[0] if isinstance(out, tuple) else out, y)
+        # autocast is per thread: entered here, in each shard's own thread
+        with mg.amp.autocast(amp) if amp else contextlib.nullcontext():
+            out = model(x)
+            loss = F.cross_entropy(out[0] if isinstance(out, tuple) else out, y)
+        return scaler.scale(loss) if scaler is not None else loss
 
+    scale = scaler.get_scale() if scaler is not None else 1.0
     optimizer.zero_grad(set_to_none=True)
     if shards > 1 and not getattr(model, "recurrent", False) and idx.shape[0] % shards == 0:
         loss = split_backward(loss_of, list(model.parameters()), (idx, targets), shards)
@@ -290,5 +299,9 @@ def train_step(model, optimizer, idx, targets, shards=1):
         loss = loss_of(idx, targets)
         loss.backward()
         loss = loss.item()
-    optimizer.step()
-    return loss
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss / scale

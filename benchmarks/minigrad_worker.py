@@ -3,7 +3,7 @@ The mirror of benchmarks/torch_worker.py: same subcommands, same arguments, same
 
     python -m benchmarks.minigrad_worker train-step --config tiny[,quijote-lstm,...]
         [--steps 10] [--warmup 2] [--set KEY=VALUE ...] [--seed 1337]
-        [--device cpu|cuda] [--impl auto|models|ref] [--threads N]
+        [--device cpu|cuda] [--impl auto|models|ref] [--amp off|float16|bfloat16] [--threads N]
     -> {"config", "backend": "minigrad", "xp", "device", "ms_median", "ms_samples",
         "tokens_per_s", "gflops", "peak_mem_mb", "threads", "model_impl", "optimizer_impl", ...}
 
@@ -113,9 +113,13 @@ def run_train_step(args):
 
         # The batch is split over the BLAS threads, one each, as `minigrad train` does.
         shards = (args.threads or os.cpu_count() or 1) if device == "cpu" else 1
+        amp = None if args.amp == "off" else args.amp
+        # float16 steps through a loss scaler, as a float16 training run does
+        scaler = mg.amp.GradScaler() if amp == "float16" else None
 
         def step():
-            losses.append(mg_ref.train_step(model, optimizer, idx, targets, shards))
+            losses.append(mg_ref.train_step(model, optimizer, idx, targets, shards, amp=amp,
+                                            scaler=scaler))
 
         median_s, samples = median_time(step, repeats=args.steps, warmup=args.warmup,
                                         sync=sync)
@@ -143,6 +147,7 @@ def run_train_step(args):
             "model_impl": cfg["model_impl"],
             "model_impl_note": cfg.get("model_impl_note"),
             "optimizer_impl": cfg["optimizer_impl"],
+            "amp": args.amp,
             **_common(mg, xp_name),
         }
         emit(row)
@@ -353,6 +358,8 @@ def build_parser():
     ts.add_argument("--seed", type=int, default=1337)
     ts.add_argument("--impl", default="auto", choices=["auto", "models", "ref"],
                     help="models.TransformerLM/LSTMLM, or the mg_ref networks")
+    ts.add_argument("--amp", default="off", choices=["off", "float16", "bfloat16"],
+                    help="forward under minigrad.amp.autocast (float16 with a GradScaler)")
     common(ts)
 
     op = sub.add_parser("op", help="time one operation")

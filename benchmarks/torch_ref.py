@@ -5,7 +5,7 @@
     CONFIGS               preset name -> plain dict (from benchmarks.configs)
     build(name, **overrides) -> (model, optimizer, cfg)
     make_batch(cfg, generator=None) -> (idx, targets)      random token ids
-    train_step(model, optimizer, idx, targets) -> loss      forward, backward, optimizer step
+    train_step(model, optimizer, idx, targets, amp=None, scaler=None) -> loss   one step
     configure_optimizer(model, cfg) -> AdamW (GPT) / Adam (LSTM)
 
 GPT: token + learned positional embedding; n_layer pre-LN blocks
@@ -296,10 +296,21 @@ def make_batch(cfg, generator=None):
     return idx, targets
 
 
-def train_step(model, optimizer, idx, targets):
-    """One training step: zero grads, forward, cross-entropy, backward, optimizer step."""
+def train_step(model, optimizer, idx, targets, amp=None, scaler=None):
+    """One training step: zero grads, forward, cross-entropy, backward, optimizer step.
+    ``amp`` ('float16' or 'bfloat16') runs the forward under ``torch.autocast``; a
+    ``scaler`` (``torch.amp.GradScaler``) scales the loss and steps through it."""
     optimizer.zero_grad(set_to_none=True)
-    _, loss = model(idx, targets)
-    loss.backward()
-    optimizer.step()
+    if amp:
+        with torch.autocast(device_type=idx.device.type, dtype=getattr(torch, amp)):
+            _, loss = model(idx, targets)
+    else:
+        _, loss = model(idx, targets)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
     return loss

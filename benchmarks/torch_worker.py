@@ -2,7 +2,7 @@
 
     python -m benchmarks.torch_worker train-step --config tiny[,quijote-lstm,...]
         [--steps 10] [--warmup 2] [--sdpa] [--cell-loop] [--set KEY=VALUE ...]
-        [--threads 2] [--seed 1337] [--device cpu|cuda]
+        [--threads 2] [--seed 1337] [--device cpu|cuda] [--amp off|float16|bfloat16]
     -> {"config", "backend": "torch", "ms_median", "ms_samples", "tokens_per_s", "gflops",
         "peak_mem_mb", "threads", ...}
 
@@ -111,9 +111,12 @@ def run_train_step(args, torch):
         gen = torch.Generator().manual_seed(args.seed)
         idx, targets = (t.to(device) for t in torch_ref.make_batch(cfg, gen))
         losses = []
+        amp = None if args.amp == "off" else args.amp
+        scaler = torch.amp.GradScaler(device) if amp == "float16" else None
 
         def step():
-            losses.append(torch_ref.train_step(model, optimizer, idx, targets).item())
+            losses.append(torch_ref.train_step(model, optimizer, idx, targets, amp=amp,
+                                               scaler=scaler).item())
 
         median_s, samples = median_time(step, repeats=args.steps, warmup=args.warmup,
                                         sync=sync)
@@ -140,6 +143,7 @@ def run_train_step(args, torch):
             "loss_first": losses[0],
             "loss_last": losses[-1],
             "overrides": overrides,
+            "amp": args.amp,
             "torch_version": torch.__version__,
         }
         emit(row)
@@ -327,6 +331,8 @@ def build_parser():
     ts.add_argument("--threads", type=int, default=None, dest="sub_threads", metavar="N",
                     help="torch threads (default 2)")
     ts.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ts.add_argument("--amp", default="off", choices=["off", "float16", "bfloat16"],
+                    help="forward under torch.autocast (float16 with a GradScaler)")
 
     op = sub.add_parser("op", help="time one operation")
     op.add_argument("--name", required=True, choices=sorted(OP_SIZES))

@@ -40,5 +40,11 @@ class cuda:
 
 
 __version__ = "0.1.0"
-from minigrad import amp, nn, optim  # noqa: F401,E402
+from minigrad import amp, nn, optim, utils  # noqa: F401,E402
 from minigrad.serialization import load, save  # noqa: F401,E402
+
+
+def __getattr__(name):
+    # Only reached for a name minigrad does not have (PEP 562): say where the covered API is.
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}; minigrad covers part "
+                         "of PyTorch's API under the same names: see docs/compat.md")

@@ -207,9 +207,10 @@ def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise
     diff = _check_inputs(inputs)
     n_in = len(inputs)
     with autograd.no_grad():
-        shapes = [o.shape for o in _float_outputs(fn, inputs)]
+        outs = [(o.shape, o.device) for o in _float_outputs(fn, inputs)]
     rng = np.random.default_rng(1)
-    vs = [Tensor(rng.standard_normal(s), dtype=backend.float64, requires_grad=True) for s in shapes]
+    vs = [Tensor(rng.standard_normal(s), dtype=backend.float64, device=d, requires_grad=True)
+          for s, d in outs]
 
     def first_grads(*args):
         xs, seeds = args[:n_in], args[n_in:]
@@ -217,10 +218,10 @@ def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, raise
         pairs = [(o, s) for o, s in zip(outs, seeds) if o.requires_grad]
         targets = [xs[j] for j in diff]
         if not pairs:
-            return tuple(Tensor(np.zeros(t.shape)) for t in targets)
+            return tuple(Tensor(np.zeros(t.shape), device=t.device) for t in targets)
         grads = autograd.grad([o for o, _ in pairs], targets, [s for _, s in pairs],
                               create_graph=True, allow_unused=True)
-        return tuple(g if g is not None else Tensor(np.zeros(t.shape)) for g, t in zip(grads, targets))
+        return tuple(g if g is not None else Tensor(np.zeros(t.shape), device=t.device) for g, t in zip(grads, targets))
 
     return gradcheck(first_grads, inputs + tuple(vs), eps=eps, atol=atol, rtol=rtol, fast=fast,
                      raise_exception=raise_exception, create_graph=create_graph)

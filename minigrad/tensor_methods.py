@@ -12,6 +12,11 @@ class TensorMethods:
 
     __slots__ = ()
 
+    def __getattr__(self, name):
+        # Only reached when the attribute does not exist: say where the covered API is.
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}; minigrad covers "
+                             "part of PyTorch's Tensor API: see docs/compat.md")
+
     # ------------------------------------------------------------ reductions
 
     def sum(self, dim=None, keepdim=False, **numpy_names):

@@ -158,7 +158,7 @@ def load_trained(path, device="cpu"):
     tokenizer, _ = read_tokenizer(file.parent / TOKENIZER, info, file)
     check_inference_memory(config, tokenizer.vocab_size, file)
     model = build_model(config, tokenizer.vocab_size)
-    conform(info["model"], model.state_dict(), f"{file}: model")
+    conform(model.with_current_names(info["model"]), model.state_dict(), f"{file}: model")
     state = load_checkpoint(file)
     model.load_state_dict(state["model"])
     model.to(device)
@@ -193,7 +193,9 @@ def check_training_state(t, info, path):
     template = training_state(t)
     template["optimizer"]["state"] = template["data"]["hidden"] = ANY
     for name in STRUCTURES[1:]:  # the config is checked by read_info
-        conform(info[name], template[name], f"{path}: {name}")
+        # A model's keys from before a layer renamed them are read under the new names.
+        value = t.model.with_current_names(info[name]) if name == "model" else info[name]
+        conform(value, template[name], f"{path}: {name}")
     params = [p for group in t.optimizer.param_groups for p in group["params"]]
     states = _mapping(info["optimizer"]["state"], f"{path}: optimizer.state")
     for index, entry in states.items():

@@ -10,7 +10,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]  # run from a checkout without installing
 import minigrad  # noqa: E402
 from op_cases import CASES  # noqa: E402
-from op_harness import CHECKS  # noqa: E402
+from op_harness import CHECKS, devices  # noqa: E402
 
 DOC = ROOT / "docs" / "ops.md"
 # The CUDA column is filled in by hand from a run of `pytest -m cuda` on a GPU.
@@ -22,7 +22,8 @@ def _status(check, name):
         return "no case"
     minigrad.manual_seed(0)
     try:
-        check(name)
+        with devices(name):
+            check(name)
     except AssertionError:
         return "FAIL"
     return "pass"

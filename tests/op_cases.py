@@ -59,7 +59,9 @@ CASES = {
     # so finite differences need a large step and loose tolerances.
     "astype": (lambda a: a.float() * 2.0, lambda: [t(2, 3)],
                {"eps": 1e-2, "atol": 1e-4, "rtol": 1e-4}),
-    "to_device": (lambda a: a.to("cpu") * 1.0 + ops.to_device(a, "cpu"), lambda: [t(2, 3)]),
+    # To a second device (a GPU, or the CuPy stand-in: see op_harness.devices); once, as a
+    # move back would cancel a sign error in the first (its backward moves back anyway).
+    "to_device": (lambda a: ops.to_device(a, "cuda") * 2.0, lambda: [t(2, 3)]),
     "clone": (lambda a: a.clone() * a, lambda: [t(2, 3)]),
     "sum": (lambda a: a.sum((0, 2)) + a.sum(), lambda: [t(2, 3, 2)]),
     "mean": (lambda a: a.mean(1, keepdim=True), lambda: [t(2, 3)]),
@@ -68,7 +70,7 @@ CASES = {
     "min": (lambda a: ops.min(a, 0, keepdim=True) + a.min(), lambda: [t(2, 3, spread=True)]),
     "logsumexp": (lambda a: a.logsumexp(-1), lambda: [t(2, 3)]),
     "var": (lambda a: a.var(1) + a.var(correction=0), lambda: [t(2, 3)]),
-    "reshape": (lambda a: a.reshape(3, 2) * mg.tensor([1.0, 2.0], dtype=mg.float64), lambda: [t(2, 3)]),
+    "reshape": (lambda a: a.reshape(3, 2) * a.new_tensor([1.0, 2.0]), lambda: [t(2, 3)]),
     "permute": (lambda a: a.permute(2, 0, 1), lambda: [t(2, 3, 2)]),
     "expand": (lambda a: a.expand(2, 3, 2), lambda: [t(3, 1)]),
     "getitem": (lambda a: a[[0, 0, 1], 1:] + a[..., ::2][:1, 0, None], lambda: [t(2, 3)]),
@@ -86,7 +88,7 @@ CASES = {
                                           + ops.attention(q[:1], k[:, :2], v[:, :2]),
                                           ops.attention(q[:, 1:], k, v[:1], causal=True)], dim=1),
                   lambda: [t(2, 3, 2), t(1, 3, 2), t(2, 3, 3)]),
-    "softmax": (lambda a: a.softmax(-1) * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64),
+    "softmax": (lambda a: a.softmax(-1) * a.new_tensor([1.0, 2.0, 3.0]),
                 lambda: [t(2, 3)]),
     "log_softmax": (lambda a: a.log_softmax(0), lambda: [t(2, 3)]),
     "cross_entropy": (lambda a: F.cross_entropy(a, TARGET), lambda: [t(4, 5)]),
@@ -96,7 +98,7 @@ CASES = {
     "embedding": (lambda w: F.embedding(IDS, w), lambda: [t(4, 3)]),
     "dropout": (lambda a: _seeded(lambda: F.dropout(a, 0.4)), lambda: [t(3, 4)]),
     "self_attention": (lambda qkv: ops.self_attention(qkv, 2, causal=True), lambda: [t(2, 3, 12)]),
-    "gather": (lambda a: a.gather(1, GATHER) * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64),
+    "gather": (lambda a: a.gather(1, GATHER) * a.new_tensor([1.0, 2.0, 3.0]),
                lambda: [t(2, 4)]),
     "scatter_add_into": (lambda g: ops.scatter_add_into(g, (2, 4), 1, GATHER), lambda: [t(2, 3)]),
     "scatter": (lambda a, s: a.scatter(1, SCATTER, s) * 2.0
@@ -132,18 +134,16 @@ def torch_equivalents():
     import torch.nn.functional as TF
     ids, target = torch.tensor(IDS.numpy()), torch.tensor(TARGET.numpy())
     return {
-        "to_device": lambda a: a.to("cpu") * 1.0 + a.to("cpu"),
+        "to_device": lambda a: a.to("cpu") * 2.0,
         "erf": torch.erf,
         "maximum": lambda a, b: torch.maximum(a, b + 0.01),
         "minimum": lambda a, b: torch.minimum(a, b + 0.01),
-        "reshape": lambda a: a.reshape(3, 2) * torch.tensor([1.0, 2.0], dtype=torch.float64),
         "index_add_into": lambda g: torch.zeros(4, 3, dtype=g.dtype).index_add(
             0, torch.tensor([0, 2, 0]), g),
         "linear": lambda x, w, b: TF.linear(x, w, b) + TF.linear(x, w),
         "attention": _torch_attention,
         "concat": lambda a, b: torch.cat([a, b, a], dim=1),
         "where": lambda a, b: torch.where(torch.tensor(COND), a, b),
-        "softmax": lambda a: a.softmax(-1) * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),
         "cross_entropy": lambda a: TF.cross_entropy(a, target),
         "layer_norm": lambda x, w, b: TF.layer_norm(x, (4,), w, b),
         "gelu": TF.gelu,
@@ -152,8 +152,7 @@ def torch_equivalents():
         "lstm_sequence": _torch_lstm_sequence,
         "max": lambda a: a.amax(1) + a.max(),
         "min": lambda a: a.amin(0, keepdim=True) + a.min(),
-        "gather": lambda a: a.gather(1, torch.tensor(GATHER)) * torch.tensor([1.0, 2.0, 3.0],
-                                                                             dtype=torch.float64),
+        "gather": lambda a: a.gather(1, torch.tensor(GATHER)) * a.new_tensor([1.0, 2.0, 3.0]),
         "scatter_add_into": lambda g: torch.zeros(2, 4, dtype=g.dtype).scatter_add(
             1, torch.tensor(GATHER), g),
         "scatter": lambda a, s: (a.scatter(1, torch.tensor(SCATTER), s) * 2.0
@@ -197,6 +196,9 @@ def _torch_lstm_sequence(xproj, h, c, w):
         steps.append(torch.cat([h, c], -1))
     return torch.stack(steps)
 
+
+#: Cases that move tensors to a second device.
+NEEDS_SECOND_DEVICE = {"to_device"}
 
 #: Ops whose result depends on our own random numbers, so PyTorch cannot reproduce it.
 NO_TORCH_EQUIVALENT = {"dropout"}

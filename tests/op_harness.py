@@ -12,15 +12,39 @@ engine-op ``backward`` that ``create_graph=True`` takes. Each must be right on i
 
 ``tests/test_planted_bugs.py`` proves that these checks catch wrong backward rules.
 """
+import contextlib
+import sys
+
 import numpy as np
 
 import minigrad as mg
-from op_cases import CASES
+from op_cases import CASES, NEEDS_SECOND_DEVICE
 
 
 def _case(name):
     fn, make, *options = CASES[name]
     return fn, make(), (options[0] if options else {})
+
+
+@contextlib.contextmanager
+def devices(name):
+    """A second device for the cases that move tensors: the GPU where there is one, else,
+    for the duration of the check, the NumPy stand-in for CuPy (tests/cupy_standin.py),
+    whose arrays are a device of their own to minigrad's backend."""
+    if name not in NEEDS_SECOND_DEVICE or mg.cuda.is_available():
+        yield
+        return
+    import cupy_standin
+    saved = {module: sys.modules.get(module) for module in cupy_standin.MODULES}
+    cupy_standin.install(patch_minigrad=False)
+    try:
+        yield
+    finally:
+        for module, before in saved.items():
+            if before is None:
+                sys.modules.pop(module, None)
+            else:
+                sys.modules[module] = before
 
 
 def fast_path(name):
@@ -40,7 +64,7 @@ def paths_agree(name):
     for create_graph in (False, True):
         out = fn(*inputs)
         upstream = np.random.default_rng(3).standard_normal(out.shape)
-        grads.append(mg.grad(out, wanted, mg.tensor(upstream, dtype=out.dtype),
+        grads.append(mg.grad(out, wanted, mg.tensor(upstream, dtype=out.dtype, device=out.device),
                              create_graph=create_graph, allow_unused=True))
     for i, (fast, engine) in enumerate(zip(*grads)):
         assert (fast is None) == (engine is None), f"{name}: input {i} has a gradient on one path only"
@@ -60,5 +84,6 @@ CHECKS = (fast_path, engine_path, paths_agree, second_order)
 
 def run_checks(name):
     """Every check on op ``name``'s case, in order; the first failure raises."""
-    for check in CHECKS:
-        check(name)
+    with devices(name):
+        for check in CHECKS:
+            check(name)

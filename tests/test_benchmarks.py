@@ -143,9 +143,7 @@ def _gpt_name(name):
 
 
 def _lstm_name(name):
-    if name.startswith("lstm."):
-        kind, layer = name[len("lstm."):].rsplit("_l", 1)
-        return f"lstm.cells.{layer}.{kind}"
+    """nn.LSTM's parameters have PyTorch's names (lstm.weight_ih_l0, ...)."""
     return name
 
 

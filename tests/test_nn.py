@@ -100,6 +100,58 @@ GRADCHECK_CASES = {
                          randn(2, 3, 2), randn(2, 2, 2), randn(2, 2, 2), outputs=_flat),
     "GRU": lambda: case(nn.GRU(2, 2, num_layers=2), randn(3, 2, 2), randn(2, 2, 2),
                         outputs=_flat),
+    "RNN-bidirectional": lambda: case(nn.RNN(2, 2, num_layers=2, bidirectional=True),
+                                      randn(3, 2, 2), randn(4, 2, 2), outputs=_flat),
+    "LSTM-bidirectional-unbatched": lambda: case(
+        _with_state(nn.LSTM(2, 2, num_layers=2, bidirectional=True)), randn(3, 2),
+        randn(4, 2), randn(4, 2), outputs=_flat),
+    "GRU-bidirectional": lambda: case(nn.GRU(2, 2, bidirectional=True, batch_first=True),
+                                      randn(2, 3, 2), outputs=_flat),
+    "Sigmoid": lambda: case(nn.Sigmoid(), randn(2, 3)),
+    "SiLU": lambda: case(nn.SiLU(), randn(2, 3)),
+    "Softmax": lambda: case(nn.Softmax(dim=1), randn(2, 3, 2)),
+    "LogSoftmax": lambda: case(nn.LogSoftmax(dim=-1), randn(2, 3)),
+    "Identity": lambda: case(nn.Identity(54, unused=True), randn(2, 3)),
+    "Flatten": lambda: case(nn.Flatten(), randn(2, 3, 2)),
+    "CrossEntropyLoss": lambda: case(nn.CrossEntropyLoss(), randn(4, 3), mg.tensor([0, 2, 1, 2])),
+    "CrossEntropyLoss-smoothing-weight-ignore": lambda: case(
+        nn.CrossEntropyLoss(weight=mg.tensor([0.5, 2.0, 1.0]), ignore_index=1,
+                            label_smoothing=0.2), randn(2, 3, 4),
+        mg.tensor([[0, 1, 2, 2], [1, 0, 0, 2]])),
+    "CrossEntropyLoss-probabilities": lambda: case(
+        nn.CrossEntropyLoss(label_smoothing=0.1, reduction="sum"), randn(2, 3),
+        mg.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], dtype=mg.float64)),
+    "NLLLoss": lambda: case(nn.NLLLoss(weight=mg.tensor([1.0, 3.0, 0.5])), randn(4, 3),
+                            mg.tensor([0, 2, -100, 1])),
+    "MSELoss": lambda: case(nn.MSELoss(reduction="sum"), randn(2, 3), randn(2, 3)),
+    "MultiheadAttention": lambda: case(
+        _masked_attention(nn.MultiheadAttention(4, 2, batch_first=True)), randn(2, 3, 4),
+        randn(2, 5, 4), outputs=_flat),
+    "MultiheadAttention-kdim-biaskv-zeroattn": lambda: case(
+        _masked_attention(nn.MultiheadAttention(4, 2, kdim=3, vdim=2, add_bias_kv=True,
+                                                add_zero_attn=True)),
+        randn(3, 2, 4), randn(5, 2, 3), randn(5, 2, 2), outputs=_flat),
+    "MultiheadAttention-dropout-causal": lambda: case(
+        _causal_self_attention(nn.MultiheadAttention(4, 2, dropout=0.3)), randn(3, 1, 4),
+        reseed=True),
+    "TransformerEncoderLayer": lambda: case(
+        _causal_encoder(nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, activation="gelu",
+                                                   batch_first=True)), randn(2, 3, 4)),
+    "TransformerEncoderLayer-norm_first-dropout": lambda: case(
+        nn.TransformerEncoderLayer(4, 2, 6, dropout=0.2, activation=nn.GELU(), norm_first=True),
+        randn(3, 2, 4), reseed=True),
+    "TransformerEncoder": lambda: case(_causal_encoder(nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(4, 2, 5, dropout=0.0, activation="gelu", batch_first=True),
+        2, norm=nn.LayerNorm(4))), randn(1, 3, 4)),
+    "TransformerDecoderLayer": lambda: case(
+        nn.TransformerDecoderLayer(4, 2, 5, dropout=0.0, activation="gelu", batch_first=True),
+        randn(2, 3, 4), randn(2, 2, 4)),
+    "TransformerDecoder": lambda: case(_causal_decoder(nn.TransformerDecoder(
+        nn.TransformerDecoderLayer(4, 2, 5, dropout=0.0, activation="gelu", norm_first=True),
+        1, norm=nn.LayerNorm(4))), randn(3, 1, 4), randn(2, 1, 4)),
+    "Transformer": lambda: case(
+        nn.Transformer(4, 2, 1, 1, 5, dropout=0.0, activation="gelu", batch_first=True),
+        randn(1, 2, 4), randn(1, 3, 4)),
     "LearnedPositionalEmbedding": lambda: case(
         _offset(nn.LearnedPositionalEmbedding(5, 3), 2), randn(2, 3, 3)),
     "SinusoidalPositionalEncoding": lambda: case(
@@ -125,6 +177,46 @@ def _need_weights(attn):
 
 def _cached(attn):
     return _Wrap(attn, lambda m, x: _with_cache(m, x, 2))
+
+
+def _masked_attention(attn):
+    """MultiheadAttention with a float attn_mask and a key_padding_mask, returning the
+    per-head weights too."""
+    def call(m, q, k, v=None):
+        v = k if v is None else v
+        n = q.shape[0] if m.batch_first else q.shape[1]
+        mask = mg.tensor(np.linspace(-1.0, 1.0, q.shape[-2 if m.batch_first else 0] * k.shape[
+            -2 if m.batch_first else 0]).reshape(-1, k.shape[-2 if m.batch_first else 0]),
+            device=q.device)
+        padding = np.zeros((n, k.shape[-2 if m.batch_first else 0]), dtype=bool)
+        padding[0, -1] = True
+        return m(q, k, v, key_padding_mask=mg.tensor(padding, device=q.device), attn_mask=mask,
+                 average_attn_weights=False)
+    return _Wrap(attn, call)
+
+
+def _causal_self_attention(attn):
+    def call(m, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[0], x.device, x.dtype)
+        return m(x, x, x, attn_mask=mask, need_weights=False, is_causal=True)[0]
+    return _Wrap(attn, call)
+
+
+def _causal_encoder(layer):
+    """An encoder (layer) called with a bool causal mask (batch first)."""
+    def call(m, x):
+        mask = mg.triu(mg.ones(x.shape[1], x.shape[1], device=x.device), diagonal=1).bool()
+        if isinstance(m, nn.TransformerEncoder):
+            return m(x, mask=mask)
+        return m(x, src_mask=mask)
+    return _Wrap(layer, call)
+
+
+def _causal_decoder(decoder):
+    def call(m, tgt, memory):
+        mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[0], tgt.device, tgt.dtype)
+        return m(tgt, memory, tgt_mask=mask)
+    return _Wrap(decoder, call)
 
 
 def _offset(layer, offset):
@@ -227,6 +319,21 @@ def test_assigning_none_and_replacing_attributes():
     assert "act" not in dict(m.named_modules())
 
 
+def test_register_parameter_and_add_module_as_pytorch():
+    m = nn.Module()
+    m.register_parameter("scale", nn.Parameter(mg.ones(2)))
+    m.register_parameter("shift", None)               # an optional parameter, absent
+    m.add_module("fc", nn.Linear(2, 2))
+    assert [n for n, _ in m.named_parameters()] == ["scale", "fc.weight", "fc.bias"]
+    assert m.shift is None and "shift" not in m.state_dict()
+    m.shift = nn.Parameter(mg.zeros(2))
+    assert "shift" in m.state_dict()
+    with pytest.raises(TypeError, match="expected a Parameter or None"):
+        m.register_parameter("w", mg.ones(2))
+    with pytest.raises(ValueError, match="invalid name"):
+        m.add_module("a.b", nn.Tanh())
+
+
 def test_forgetting_super_init_is_explained():
     class Broken(nn.Module):
         def __init__(self):
@@ -271,7 +378,9 @@ def test_repr_shows_the_tree():
                     "  (1): ReLU()\n"
                     "  (2): Dropout(p=0.1)\n"
                     ")")
-    assert "(cells): ModuleList(" in repr(nn.LSTM(2, 3, num_layers=2))
+    assert repr(nn.LSTM(2, 3, num_layers=2)) == "LSTM(2, 3, num_layers=2)"   # as PyTorch's
+    assert repr(nn.GRU(2, 3, bias=False, batch_first=True, bidirectional=True)) == \
+        "GRU(2, 3, bias=False, batch_first=True, bidirectional=True)"
 
 
 def test_to_dtype_keeps_parameter_identity():
@@ -376,6 +485,8 @@ def test_init_functions_follow_pytorchs_formulas():
     assert abs(w.numpy().std() - bound / math.sqrt(3)) < 0.02 * bound
     nn.init.kaiming_uniform_(w, nonlinearity="relu")
     assert abs(w.numpy().std() - math.sqrt(2 / 300)) < 0.02 * math.sqrt(2 / 300)
+    nn.init.xavier_normal_(w, gain=2.0)
+    assert abs(w.numpy().std() - 2 * math.sqrt(2 / 500)) < 0.02 * math.sqrt(2 / 500)
     nn.init.normal_(w, mean=1.0, std=0.02)
     assert abs(w.numpy().mean() - 1.0) < 1e-3 and abs(w.numpy().std() - 0.02) < 1e-3
     assert nn.init.zeros_(w) is w and not w.numpy().any()
@@ -683,26 +794,20 @@ def test_multi_head_attention_matches_torch(torch, float64, causal):
                                   lambda k: names.get(k, k))
 
 
-def _torch_recurrent_name(name):
-    """cells.{k}.weight_ih -> weight_ih_l{k} (PyTorch's names for the same tensors)."""
-    _, k, param = name.split(".")
-    return f"{param}_l{k}"
-
-
 @torch_only
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_recurrent_layers_match_torch(torch, float64, kind):
     ours = getattr(nn, kind)(3, 4, num_layers=2, batch_first=True)
     theirs = getattr(torch.nn, kind)(3, 4, num_layers=2, batch_first=True).double()
-    copy_weights(torch, ours, theirs, _torch_recurrent_name)
+    copy_weights(torch, ours, theirs)   # the same names: weight_ih_l0, ...
     x, h0, c0 = randn(2, 5, 3), randn(2, 2, 4), randn(2, 2, 4)
     if kind == "LSTM":
         assert_same_outputs_and_grads(torch, ours, theirs, [x, h0, c0],
                                       lambda m, x, h, c: m(x, (h, c)),
-                                      lambda m, x, h, c: m(x, (h, c)), _torch_recurrent_name)
+                                      lambda m, x, h, c: m(x, (h, c)))
     else:
         assert_same_outputs_and_grads(torch, ours, theirs, [x, h0], lambda m, x, h: m(x, h),
-                                      lambda m, x, h: m(x, h), _torch_recurrent_name)
+                                      lambda m, x, h: m(x, h))
 
 
 @torch_only

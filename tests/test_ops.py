@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 import minigrad as mg
 from minigrad import REGISTRY
 from op_cases import CASES, NO_TORCH_EQUIVALENT, torch_equivalents
-from op_harness import CHECKS
+from op_harness import CHECKS, devices
 
 
 def test_every_registered_op_has_a_gradcheck_case():
@@ -34,7 +34,8 @@ def test_every_float_input_of_every_case_requires_grad():
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_op(name, check):
-    check(name)
+    with devices(name):
+        check(name)
 
 
 # ---------------------------------------------------------------- broadcasting
@@ -118,10 +119,12 @@ def test_matches_pytorch(name):
     theirs = torch_equivalents().get(name, fn)
     xs = make()
     ts = [torch.tensor(x.numpy(), requires_grad=True) for x in xs]
-    out, ref = fn(*xs), theirs(*ts)
+    with devices(name):
+        out, ref = fn(*xs), theirs(*ts)
     np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-7, atol=1e-10)
     g = np.random.default_rng(3).standard_normal(ref.shape)
-    out.backward(mg.tensor(g, dtype=mg.float64))
+    with devices(name):
+        out.backward(mg.tensor(g, dtype=mg.float64, device=out.device))
     ref.backward(torch.tensor(g))
     for x, tx in zip(xs, ts):
         np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-7, atol=1e-10)

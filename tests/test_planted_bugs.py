@@ -23,7 +23,7 @@ from minigrad.autograd import Function
 from minigrad.gradcheck import GradcheckError
 from minigrad.tensor import Tensor
 from op_cases import CASES
-from op_harness import run_checks
+from op_harness import devices, run_checks
 
 KINDS = ("scale", "negate", "zero", "swap", "unsummed")
 
@@ -122,7 +122,7 @@ def _arity(name, monkeypatch):
     def counting(fn, *arrays):
         seen[0] = max(seen[0], len(arrays))
         return forward(fn, *arrays)
-    with monkeypatch.context() as patch:
+    with monkeypatch.context() as patch, devices(name):
         patch.setattr(cls, "forward", counting)
         fn, make = CASES[name][:2]
         fn(*make())

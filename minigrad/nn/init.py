@@ -75,6 +75,12 @@ def xavier_uniform_(tensor, gain=1.0):
     return uniform_(tensor, -bound, bound)
 
 
+def xavier_normal_(tensor, gain=1.0):
+    """N(0, s^2) with s = gain * sqrt(2 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     """U(-b, b) with b = gain * sqrt(3 / fan) (He et al., 2015). PyTorch's default Linear
     weight is ``kaiming_uniform_(w, a=sqrt(5))``, which gives b = 1 / sqrt(fan_in)."""

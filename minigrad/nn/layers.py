@@ -119,13 +119,14 @@ class LayerNorm(Module):
 
 class Dropout(Module):
     """Zero each element with probability p during training (scaling the rest by 1/(1-p));
-    the identity in eval mode. Any shape."""
+    the identity in eval mode. Any shape. (``inplace`` is accepted; the result is a new
+    tensor.)"""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
@@ -135,7 +136,11 @@ class Dropout(Module):
 
 
 class ReLU(Module):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise. (``inplace`` is accepted; the result is a new tensor.)"""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
         return F.relu(x)

@@ -123,6 +123,29 @@ class Module:
         if not persistent:
             self._non_persistent.add(name)
 
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter, or None for an optional one that is absent, as
+        PyTorch's layers do) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter({name!r}): expected a Parameter or None, got "
+                            f"{type(param).__name__}")
+        if "." in name or not name:
+            raise ValueError(f"register_parameter: invalid name {name!r}")
+        self._require_init(name)
+        self._forget(name)
+        self._parameters[name] = param
+
+    def add_module(self, name, module):
+        """Register ``module`` (or None) as the child ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module({name!r}): expected a Module or None, got "
+                            f"{type(module).__name__}")
+        if "." in name or not name:
+            raise ValueError(f"add_module: invalid name {name!r}")
+        self._require_init(name)
+        self._forget(name)
+        self._modules[name] = module
+
     # ------------------------------------------------------------ walking the tree
 
     def named_modules(self, prefix=""):
@@ -242,11 +265,14 @@ class Module:
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy tensors (or arrays) from ``state_dict`` into this module's parameters and
-        buffers, in place (cast to their dtype and device).
+        buffers, in place (cast to their dtype and device). Keys that a layer has renamed
+        since (see ``_renamed_state_keys``) are read under their new names, so older
+        checkpoints still load.
 
         Raises ``RuntimeError`` listing every missing key, unexpected key (both only when
         ``strict``) and shape mismatch (always), before copying anything. Returns
         ``(missing_keys, unexpected_keys)``."""
+        state_dict = self.with_current_names(state_dict)
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -268,6 +294,24 @@ class Module:
                     target.data[...] = _array_like(state_dict[name], target)
                     target._vc[0] += 1
         return IncompatibleKeys(missing, unexpected)
+
+    def _renamed_state_keys(self):
+        """``{old name: current name}`` of this module's own state_dict entries that were
+        saved under another name by an earlier version (names relative to the module)."""
+        return {}
+
+    def with_current_names(self, state_dict):
+        """``state_dict`` with every renamed key of every submodule under its current name
+        (a new dict; the caller's is left alone)."""
+        renames = {}
+        for prefix, module in self.named_modules():
+            dot = f"{prefix}." if prefix else ""
+            for old, new in module._renamed_state_keys().items():
+                if dot + old in state_dict and dot + new not in state_dict:
+                    renames[dot + old] = dot + new
+        if not renames:
+            return state_dict
+        return {renames.get(k, k): v for k, v in state_dict.items()}
 
     def _state_tensors(self):
         """``(dotted name, the registered tensor itself)`` for every state_dict entry."""

@@ -1,0 +1,2 @@
+"""``minigrad.utils``: ``minigrad.utils.data`` (Dataset, DataLoader), as ``torch.utils``."""
+from minigrad.utils import data  # noqa: F401
