@@ -211,3 +211,20 @@ def test_an_address_beyond_this_machine_is_warned_of(char_run, monkeypatch, caps
     assert "warning: listening on 0.0.0.0" in err and "no authentication" in err
     assert main(["serve", "--checkpoint", str(char_run)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_openai_client_works_unchanged(char_run):
+    """Runs where the `openai` package is installed (it is no dependency of the project)."""
+    openai = pytest.importorskip("openai")
+    service, live = serving(char_run)
+    with live as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
+        assert [m.id for m in client.models.list()] == ["run"]
+        whole = client.completions.create(model="run", prompt="ROMEO:", max_tokens=12, seed=1,
+                                          logprobs=3)
+        assert whole.usage.completion_tokens == 12 and len(whole.choices[0].logprobs.tokens) == 12
+        streamed = client.completions.create(model="run", prompt="ROMEO:", max_tokens=12,
+                                             seed=1, stream=True)
+        assert "".join(c.choices[0].text for c in streamed) == whole.choices[0].text
+        with pytest.raises(openai.UnprocessableEntityError):
+            client.completions.create(model="run", prompt="ROMEO:", temperature=-1)

@@ -59,7 +59,8 @@ def add_arguments(parser):
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=Int(0, 65535).parse, default=DEFAULT_PORT,
                         help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where the model runs (default cpu)")
     defaults = Settings()
     for name, spec in SPECS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=spec.parse,
