@@ -11,6 +11,8 @@
     scaling      step time vs context length (64 -> 1024) and width (128 -> 768), with the
                  exponent of each growth fitted
     tokenizers   our BPE against SentencePiece / HuggingFace (benchmarks.tokenizers_bench)
+    serve        `minigrad serve` under load: N streaming clients for M seconds, requests/s,
+                 time to first token, tokens/s, errors (benchmarks.serve)
 
 Every subcommand prints a Markdown table, or with `--json` one JSON object per line (per
 configuration, op or point), and writes both under `--out` (default runs/bench). minigrad and
@@ -755,12 +757,19 @@ def build_parser():
                                             "(options: python -m benchmarks.tokenizers_bench -h)")
     tok.add_argument("--json", action="store_true", help="print JSON lines, not a table")
     tok.set_defaults(func=None)
+
+    sv = sub.add_parser("serve", help="minigrad serve under load (options: python -m "
+                                      "benchmarks serve -h)", add_help=False)
+    sv.set_defaults(func=None)
     return parser
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if argv and argv[0] == "serve":
+        from benchmarks import serve
+        return serve.main(argv[1:])
     if argv and argv[0] == "tokenizers":
         args, rest = parser.parse_known_args(argv)
         return cmd_tokenizers(args, rest) or 0

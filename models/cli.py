@@ -7,6 +7,7 @@
     minigrad evaluate --checkpoint runs/tiny --split val  # alias: eval
     minigrad presets                                      # list them; `presets tiny` shows one
     minigrad plot --checkpoint runs/tiny --attention "ROMEO:" --positions  # PNGs
+    minigrad serve --checkpoint runs/tiny                 # HTTP API + playground, port 8011
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -28,6 +29,7 @@ from minigrad import backend
 from models.config import Config
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
+from models.serve import settings as serve_settings
 from models.stopping import TrainingDiverged
 from models.validation import Bool, Int, Maybe, Pair
 
@@ -107,6 +109,12 @@ def build_parser():
     plot.add_argument("--checkpoint", required=True, help="run directory")
     plot.add_argument("--attention", metavar="PROMPT", help="attention heatmaps for this prompt")
     plot.add_argument("--positions", action="store_true", help="positional-encoding heatmap")
+
+    srv = sub.add_parser("serve", help="serve a model over HTTP, with a playground page",
+                         description="Serve a trained model: an HTTP API (POST /generate, "
+                         "OpenAI's /v1/completions, ...) and a playground page at /. Needs "
+                         "pip install -e '.[serve]'.")
+    serve_settings.add_arguments(srv)
 
     sub.add_parser("bench", help="run the benchmarks (python -m benchmarks ...)", add_help=False)
     return parser
@@ -257,6 +265,15 @@ def cmd_plot(args):
     return 0 if all(paths) else 1
 
 
+def cmd_serve(args):
+    try:
+        from models.serve.server import serve
+    except ImportError as e:
+        raise UsageError(f"serve needs FastAPI and uvicorn ({e}): pip install -e "
+                         f"'.[serve]'") from None
+    return serve(args)
+
+
 def cmd_bench(argv):
     """``minigrad bench ...`` runs ``python -m benchmarks ...`` (a process of its own: the
     benchmarks start their own workers, and nothing imports from benchmarks/)."""
@@ -270,7 +287,7 @@ def cmd_bench(argv):
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot}
+            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve}
 
 
 def main(argv=None):

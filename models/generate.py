@@ -24,9 +24,12 @@ slower (the tests check they agree).
 
 Limits. At most MAX_NEW_TOKENS (100,000) new tokens per call, and `OPTIONS` says what each
 option may be (the `minigrad generate` flags use the same checks). `on_step(tokens)` is
-called with each step's new tokens, so a caller can show text as it comes (`TextStream`).
+called with each step's new tokens, so a caller can show text as it comes (`TextStream`);
+`decode_steps` yields the steps one by one, with the logits and the sampling distribution
+of each (what `minigrad serve` streams and reports as log-probabilities).
 """
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -138,14 +141,24 @@ class _Decoder:
         return logits[:, -1].numpy()
 
 
-@mg.no_grad()
-def generate(model, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
-             repetition_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, seed=None,
-             eos_id=None, greedy=False, use_cache=True, on_step=None):
-    """New token ids for each prompt (a list of id lists, all of one length), as lists; a
-    row ends before `eos_id` when it samples it. The model is put in eval mode.
-    `on_step(tokens)`: called after each step with its new token per row (-1 for a row
-    that has ended)."""
+class Step(NamedTuple):
+    """One step of `decode_steps`: `tokens` (B,) the new token of each row, -1 for a row
+    that has ended (at this step by sampling `eos_id`, or before); `logits` (B, V) the
+    model's logits for that position; `probs` (B, V) the distribution the token was drawn
+    from (after the penalties, temperature, top-k and top-p)."""
+    tokens: list
+    logits: np.ndarray
+    probs: np.ndarray
+
+
+def decode_steps(model, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                 repetition_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0,
+                 seed=None, eos_id=None, greedy=False, use_cache=True):
+    """A generator of `Step`s, one per new token, for each prompt (a list of id lists, all
+    of one length); it ends when every row has ended or after `max_new_tokens` steps.
+    `generate` is this loop run to the end; a caller that streams, reports probabilities
+    or stops early (close the generator) iterates it itself. The options are checked here,
+    before the first step. The model is put in eval mode for each step."""
     options = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                    top_p=top_p, repetition_penalty=repetition_penalty,
                    frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
@@ -155,19 +168,29 @@ def generate(model, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=
     seq = np.array(prompts, dtype=np.int64)
     if seq.ndim != 2 or seq.shape[1] == 0:
         raise ValueError("generate: prompts must be non-empty id lists of one length")
-    was_training = model.training
-    model.eval()
-    rng = np.random.default_rng(seed)
+    sampling = (0.0 if greedy else temperature, top_k, top_p, repetition_penalty,
+                frequency_penalty, presence_penalty)
+    return _steps(model, seq, max_new_tokens, sampling, np.random.default_rng(seed), eos_id,
+                  use_cache)
+
+
+def _steps(model, seq, max_new_tokens, sampling, rng, eos_id, use_cache):
     decoder = _Decoder(model, use_cache)
     counts = None
     done = np.zeros(len(seq), dtype=bool)
-    new = [[] for _ in range(len(seq))]
     for _ in range(max_new_tokens):
-        logits = decoder.next_logits(seq)
+        # Grad mode and eval mode per step, not around the yields: the caller's code runs
+        # between steps, and may drive other generators in the same thread.
+        was_training = model.training
+        if was_training:
+            model.eval()
+        with mg.no_grad():
+            logits = decoder.next_logits(seq)
+        if was_training:
+            model.train()
         if counts is None:
             counts = np.zeros(logits.shape)
-        probs = process_logits(logits, counts, 0.0 if greedy else temperature, top_k, top_p,
-                               repetition_penalty, frequency_penalty, presence_penalty)
+        probs = process_logits(logits, counts, *sampling)
         token = sample(probs, rng)
         counts[np.arange(len(seq)), token] += 1
         seq = np.concatenate([seq, token[:, None]], axis=1)
@@ -177,13 +200,29 @@ def generate(model, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=
                 if eos_id is not None and t == eos_id:
                     done[row] = True
                 else:
-                    new[row].append(int(t))
                     kept[row] = int(t)
-        if on_step is not None:
-            on_step(kept)
+        yield Step(kept, logits, probs)
         if done.all():
-            break
-    model.train(was_training)
+            return
+
+
+def generate(model, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+             repetition_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, seed=None,
+             eos_id=None, greedy=False, use_cache=True, on_step=None):
+    """New token ids for each prompt (a list of id lists, all of one length), as lists; a
+    row ends before `eos_id` when it samples it. The model is put in eval mode.
+    `on_step(tokens)`: called after each step with its new token per row (-1 for a row
+    that has ended)."""
+    steps = decode_steps(model, prompts, max_new_tokens, temperature, top_k, top_p,
+                         repetition_penalty, frequency_penalty, presence_penalty, seed, eos_id,
+                         greedy, use_cache)
+    new = [[] for _ in prompts]
+    for step in steps:
+        for row, t in enumerate(step.tokens):
+            if t >= 0:
+                new[row].append(t)
+        if on_step is not None:
+            on_step(step.tokens)
     return new
 
 
