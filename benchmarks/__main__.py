@@ -37,7 +37,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 from benchmarks import flops
 from benchmarks.configs import (CONFIGS, OP_SIZES, OP_SWEEPS, PRESETS, format_op_spec,
                                 op_work, parse_overrides, resolve)
-from benchmarks.harness import (BenchmarkError, markdown_table, measure_matmul_peak,
+from benchmarks.harness import (BenchmarkError, cpu_model, markdown_table, measure_matmul_peak,
                                 run_subprocess_json, worker_argv, write_jsonl)
 
 MG_WORKER = "benchmarks.minigrad_worker"
@@ -60,17 +59,6 @@ def log(args, message):
     """Progress on stderr (stdout carries the table or the JSON lines)."""
     if not getattr(args, "quiet", False):
         print(message, file=sys.stderr, flush=True)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _median(values):

@@ -18,6 +18,7 @@ The matmul ceiling also runs from the command line, printing one JSON line:
 
 import argparse
 import json
+import platform
 import resource
 import statistics
 import subprocess
@@ -292,3 +293,15 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cpu_model():
+    """The processor's name, as the benchmark tables quote the machine."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

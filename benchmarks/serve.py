@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 READY_SECONDS = 120
 
@@ -223,17 +225,6 @@ def report(result, args):
         f"{' ' + str(result['error_kinds']) if result['errors'] else ''} |"])
     (out / "serve.md").write_text(table + "\n")
     print(line if args.json else table)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def log(message):
