@@ -26,6 +26,8 @@ import minigrad as mg
 from minigrad.learn import check, inputs
 from minigrad.ops.broadcast import sum_to_shape
 
+mg.manual_seed(0)
+
 # %% [markdown]
 # ## 1. Broadcasting copies
 #
