@@ -3,7 +3,7 @@
     Trainer(config, "runs/tiny", live_plot=True).run()     # or train(..., live_plot=True)
 
 Each step's training loss (a thin line) and each evaluation's train and val losses (points),
-redrawn at most every half second and once more at the end. Needs matplotlib (the plot
+redrawn at most once a second and once more at the end. Needs matplotlib (the plot
 extra) and IPython; outside a notebook, read loss.png or use `minigrad plot` instead.
 """
 import io
@@ -11,7 +11,7 @@ import time
 
 from models.validation import InputError
 
-MIN_SECONDS = 0.5  # between redraws: drawing costs tens of milliseconds
+MIN_SECONDS = 1.0  # between redraws: drawing costs tens of milliseconds
 
 
 def _notebook_display():

@@ -60,7 +60,7 @@ def get_batch(ids, batch_size, context):
     return mg.tensor(x), mg.tensor(y)
 
 
-def estimate_loss(model, context, batches=10):
+def estimate_loss(model, context, batches=5):
     with mg.no_grad():
         return {name: np.mean([float(F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1)))
                                for x, y in (get_batch(ids, 32, context) for _ in range(batches))])
@@ -112,7 +112,7 @@ class Bigram(nn.Module):
 
 bigram = Bigram(V)
 print(f"uniform guess: {np.log(V):.3f}")
-train_loop(bigram, steps=300, context=8, lr=1e-2)
+train_loop(bigram, steps=200, context=8, lr=2e-2)
 print(sample(bigram, 120, 8))
 
 # %% [markdown]
@@ -174,7 +174,7 @@ class SingleHeadLM(nn.Module):
 
 
 single = SingleHeadLM(V, n_embd=32, context=16)
-train_loop(single, steps=300, context=16, lr=3e-3)
+train_loop(single, steps=200, context=16, lr=5e-3)
 
 # %% [markdown]
 # ## 4. Rung three: a GPT, trained by the trainer
@@ -198,7 +198,7 @@ from models.train import Trainer
 
 config = Config(model="transformer", n_layer=2, n_head=4, n_embd=64, context=64,
                 batch_size=16, steps=300, warmup_steps=30, lr=3e-3, min_lr=3e-4,
-                eval_every=100, eval_batches=4, final_eval=False, sample_tokens=150)
+                eval_every=100, eval_batches=4, final_eval=False, sample_tokens=60)
 run_dir = tempfile.mkdtemp(prefix="lesson9-")  # or a folder of your own, e.g. "runs/gpt"
 trainer = Trainer(config, run_dir, live_plot=True)
 summary = trainer.run()

@@ -70,7 +70,7 @@ pstats.Stats(profiler).sort_stats("tottime").print_stats(10);  # ";": no repr af
 
 # %% [markdown]
 # Matrix products lead by far: `_mm`, called by the forward and by the backward of
-# [`MatMul`](../../minigrad/ops/linalg.py#L19) and `linear`. After them come the fused
+# [`MatMul`](../../minigrad/ops/linalg.py#L18) and `linear`. After them come the fused
 # kernels (attention, GELU, LayerNorm), the embedding's gradient (`add_rows`) and the Adam
 # update; the exact order depends on the machine. The graph bookkeeping (`apply`, the
 # backward walk) costs little next to them at this size; at toy sizes it would dominate,
