@@ -66,9 +66,10 @@ class LivePlot:
         fig.clear()
         ax = fig.add_subplot()
         ax.plot(self.steps, self.losses, lw=0.8, alpha=0.6, label="train (each step)")
-        for key, marker in (("train_loss", "o"), ("val_loss", "s")):
+        for key, marker, label in (("train_loss", "o", "train (evaluated)"),
+                                   ("val_loss", "s", "val (evaluated)")):
             ax.plot([r["step"] for r in self.evaluations], [r[key] for r in self.evaluations],
-                    marker=marker, ms=4, label=key.replace("_", " "))
+                    marker=marker, ms=4, label=label)
         if self.total:
             ax.set_xlim(0, self.total)
         ax.set_xlabel("step")
