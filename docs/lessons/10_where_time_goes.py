@@ -66,7 +66,7 @@ def train_step():
 train_step()  # the first step allocates; profile the second
 profiler = cProfile.Profile()
 profiler.runcall(train_step)
-pstats.Stats(profiler).sort_stats("tottime").print_stats(10);  # ";": no repr after the table
+pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(10);  # ";": no repr after it
 
 # %% [markdown]
 # Matrix products lead by far: `_mm`, called by the forward and by the backward of
@@ -156,6 +156,10 @@ for line in results[start:start + 7]:
 # A ratio below 1 means minigrad's step is faster. The small `tiny` model is where the
 # per-op overhead of a Python engine shows; at `hw4-transformer` and `nanogpt-char` size
 # the matrix products dominate and minigrad's fused kernels win.
+#
+# The step timed below is one plain step on whatever else this machine is doing, not the
+# median of alternated runs on a quiet machine, and without the trainer's split of the
+# batch over two threads (`minigrad/parallel.py`): expect it above the table's `tiny`.
 #
 # On a GPU the same engine runs on CuPy: `model.to("cuda")` and tensors with
 # `device="cuda"`. With one here, the step is timed on it; `make gpu-check` runs the full
