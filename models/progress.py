@@ -68,9 +68,9 @@ class Progress:
             self.bar = _notebook_aware_bar()(file=self.file, mininterval=0.1, **options)
         elif self.tty:
             self.bar = text_bar(file=self.file, mininterval=0.1, **options)
-        else:  # a line every 5% of the run
+        else:  # a line every 5% of the run; the last one stays, no copy of it at the close
             self.bar = text_bar(file=self.file, mininterval=0, miniters=max(1, total // 20),
-                                ncols=100, ascii=True, **options)
+                                ncols=100, ascii=True, leave=False, **options)
         if self.live_plot is not None:
             self.live_plot.start(total)
 
@@ -91,11 +91,11 @@ class Progress:
             self.live_plot.add_evaluation(record)
 
     def message(self, text):
-        if self.bar is None:
+        if self.bar is not None and (self.tty or self.notebook):
+            self.bar.write(text, file=self.file)  # clears the bar's line, then redraws it
+        else:
             self.file.write(text + "\n")
             self.file.flush()
-        else:
-            self.bar.write(text, file=self.file)
 
     def close(self):
         """Close the bar (and draw the loss curve a last time)."""

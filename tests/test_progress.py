@@ -31,7 +31,9 @@ def test_a_log_gets_a_line_every_five_percent_and_messages_of_their_own():
     bars = [line for line in lines if line.startswith("train: ")]
     assert 20 <= len(bars) <= 24  # every 2 steps of 40, plus the first and the closing line
     assert "40/40" in bars[-1] and "loss 1.0000, lr 1.0e-03, 25,600 tok/s" in bars[-1]
-    assert "step 20: train loss 1.5000, val loss 1.6000  (best)" in lines
+    message = lines.index("step 20: train loss 1.5000, val loss 1.6000  (best)")
+    assert "20/40" in lines[message - 1] and "20/40" not in lines[message + 1]  # no redraw
+    assert sum("40/40" in line for line in lines) == 1  # none at the close either
 
 
 def test_a_terminal_gets_one_bar_redrawn_in_place():
