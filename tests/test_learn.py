@@ -200,3 +200,9 @@ def test_check_refuses_an_unknown_exercise_and_a_non_dict():
         check("nope", lambda c: {})
     with pytest.raises(TypeError, match="returned a tuple; return a dict with the keys dx, dW, db"):
         check("linear", lambda c: (1, 2, 3))
+
+
+def test_a_notebook_shows_the_table_with_the_first_wrong_row_marked():
+    page = check("linear", _planted("linear", db=lambda c, r: c.dy))._repr_html_()
+    assert page.count("<tr>") == 4 and "▶ db" in page and "✗ wrong" in page
+    assert "summed over axis 0 it would be right" in page

@@ -6,6 +6,7 @@ wrong intermediate with its shape, its largest difference, what the mistake look
 (transposed, a sum over an axis missing, the sign, a constant factor) and the exercise's hint.
 Later intermediates are usually computed from earlier ones, so fix the first one first.
 """
+import html
 import importlib
 from types import SimpleNamespace
 
@@ -120,6 +121,19 @@ class Report:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+    def _repr_html_(self):
+        """The table in a notebook, the first wrong row marked."""
+        mark = {"exact": "✓ exact", "approx": "≈ approx", "wrong": "✗ wrong",
+                "missing": "… not written yet"}
+        rows = "".join(
+            f"<tr><td><b>{'▶ ' if r is self.first_wrong else ''}{r.name}</b></td>"
+            f"<td>{r.shape}</td><td>{mark[r.status]}</td>"
+            f"<td>{'' if r.status == 'missing' or 'shape' in r.why else f'{r.maxdiff:.2e}'}</td>"
+            f"<td>{html.escape(r.why)}</td></tr>" for r in self.rows)
+        head = "<tr><th></th><th>shape</th><th>match</th><th>max diff</th><th>why</th></tr>"
+        verdict = html.escape(self.verdict()).replace("\n", "<br>")
+        return f"<table>{head}{rows}</table><p>{verdict}</p>"
 
     def verdict(self):
         name = self.exercise.name
