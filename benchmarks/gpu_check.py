@@ -50,6 +50,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 STANDIN_PATH = REPO / "tests" / "cupy_standin_path"
 FALLBACK_PATH = Path(__file__).resolve().parent / "gpu_check_fallbacks"
+# Stand-ins for packages the GPU machine's image may lack: the folder put on sys.path for
+# each (only where the package is missing), and what the summary says of it.
+FALLBACKS = {
+    "regex": (FALLBACK_PATH, "the standard library's re stands in for it (the character "
+                             "tokenizer needs nothing more)"),
+    "tqdm": (FALLBACK_PATH / "tqdm_missing", "training progress is printed as plain lines"),
+}
 DEFAULT_OUT = Path("runs") / "gpu-check"
 OUTPUT_FILES = ("summary.md", "summary.json", "pytest.log", "bench.md", "bench.jsonl",
                 "train.jsonl", "loss.svg", "gpu_check.log")
@@ -113,14 +120,14 @@ class Log:
 
 def child_env(standin, fallbacks):
     """The environment of every subprocess: the repository (and the rehearsal's stand-in,
-    and the fallbacks for missing packages) on PYTHONPATH, unbuffered output."""
+    and the fallbacks for the missing packages named in ``fallbacks``) on PYTHONPATH,
+    unbuffered output."""
     env = dict(os.environ)
     paths = [str(REPO)]
     if standin:
         paths.insert(0, str(STANDIN_PATH))
         env["MINIGRAD_CUPY_STANDIN"] = "1"
-    if fallbacks:
-        paths.append(str(FALLBACK_PATH))
+    paths += [str(FALLBACKS[name][0]) for name in fallbacks]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
@@ -486,7 +493,7 @@ class Check:
         self.log = Log(self.out / "gpu_check.log")
         self.start = now()
         self.deadline = self.start + args.budget
-        self.fallbacks = importlib.util.find_spec("regex") is None
+        self.fallbacks = [name for name in FALLBACKS if importlib.util.find_spec(name) is None]
         self.env = child_env(args.standin, self.fallbacks)
         self.summary = {
             "rehearsal": bool(args.standin),
@@ -503,9 +510,8 @@ class Check:
             "ops": [],
             "train": None,
             "compare": None,
-            "fallbacks": (["regex: the package is missing; the standard library's re stands in "
-                           "for it (the character tokenizer needs nothing more)"]
-                          if self.fallbacks else []),
+            "fallbacks": [f"{name}: the package is missing; {FALLBACKS[name][1]}"
+                          for name in self.fallbacks],
         }
         self.train_rows, self.compare_rows = [], []
 
@@ -546,8 +552,8 @@ class Check:
         if args.standin:
             self.log(REHEARSAL)
         self.log(f"writing to {self.out}; budget {args.budget:.0f} s; size {self.size}")
-        if self.fallbacks:
-            self.log("the regex package is missing: the standard library's re stands in for it")
+        for name in self.fallbacks:
+            self.log(f"the {name} package is missing: {FALLBACKS[name][1]}")
         # ---- preflight: stop here, loudly, without CuPy or a GPU
         budget = max(self.budgets["preflight"], 30.0)
         code, seconds, rows = self.child("preflight", budget)

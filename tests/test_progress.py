@@ -71,3 +71,25 @@ def test_the_live_plot_redraws_one_picture(monkeypatch):
 def test_the_live_plot_outside_a_notebook_says_where_to_look():
     with pytest.raises(InputError, match="live_plot draws in a Jupyter notebook.*loss.png"):
         Progress(io.StringIO(), live_plot=True)
+
+
+def test_the_gpu_checks_tqdm_stand_in_drives_the_progress(tmp_path):
+    """The GPU machine's image may lack tqdm: benchmarks.gpu_check then puts a stand-in on
+    the path of its subprocesses, and training prints plain lines."""
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks import gpu_check
+    env = gpu_check.child_env(False, ["tqdm"])
+    assert env["PYTHONPATH"].split(os.pathsep)[1] == str(gpu_check.FALLBACKS["tqdm"][0])
+    script = ("import io, tqdm; from models.progress import Progress\n"
+              "log = io.StringIO(); p = Progress(log); p.start(0, 40, 10, 'run')\n"
+              "[p.update(s, 1.5, 1e-3, 64, 0.01) for s in range(1, 41)]\n"
+              "p.message('done'); p.close(); print(tqdm.__version__); print(log.getvalue())")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True, cwd=tmp_path).stdout.strip().splitlines()
+    assert out[0] == "gpu-check-fallback"
+    bars = [line for line in out if line.startswith("train: ")]
+    assert len(bars) == 20 and bars[-1].startswith("train: 40/40  loss 1.5000")
+    assert out[-1] == "done"
