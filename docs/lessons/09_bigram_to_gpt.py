@@ -69,18 +69,21 @@ def estimate_loss(model, context, batches=5):
 
 def train_loop(model, steps, context, lr, batch_size=32):
     opt = mg.optim.AdamW(model.parameters(), lr=lr)
-    for step in range(steps + 1):
-        if step % (steps // 4) == 0:
-            losses = estimate_loss(model, context)
-            print(f"step {step:4d}: train {losses['train']:.3f}, val {losses['val']:.3f}")
-        if step == steps:
-            break
-        x, y = get_batch(train_ids, batch_size, context)
-        logits = model(x)                                   # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    # Matrices this small are multiplied faster by one BLAS thread than by two: handing
+    # work to a second thread costs more than it saves (five times more on a busy machine).
+    with mg.backend.blas_threads(1):
+        for step in range(steps + 1):
+            if step % (steps // 4) == 0:
+                losses = estimate_loss(model, context)
+                print(f"step {step:4d}: train {losses['train']:.3f}, val {losses['val']:.3f}")
+            if step == steps:
+                break
+            x, y = get_batch(train_ids, batch_size, context)
+            logits = model(x)                                   # (B, T, V)
+            loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
 
 
 def sample(model, length, context):
