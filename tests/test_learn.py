@@ -206,3 +206,15 @@ def test_a_notebook_shows_the_table_with_the_first_wrong_row_marked():
     page = check("linear", _planted("linear", db=lambda c, r: c.dy))._repr_html_()
     assert page.count("<tr>") == 4 and "▶ db" in page and "✗ wrong" in page
     assert "summed over axis 0 it would be right" in page
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_every_intermediate_of_every_exercise_is_checked(name):
+    """A flipped sign in any one intermediate (one that is not ~0) is named as the first
+    wrong one, with the sign diagnosis."""
+    expected = reference(name)
+    for key in EXERCISES[name].names:
+        if np.abs(np.asarray(expected[key], dtype=float)).max() < 1e-6:
+            continue  # dmaxes: ~0, the same with either sign
+        report = check(name, _planted(name, **{key: lambda c, r, key=key: -np.asarray(r[key])}))
+        assert report.first_wrong.name == key and "sign" in report.first_wrong.why, key

@@ -193,7 +193,9 @@ train_loop(single, steps=200, context=16, lr=5e-3)
 # cores). For a model that writes recognisable Shakespeare, run the default `tiny`
 # configuration: `Config()` with no arguments here, or `make demo` in a terminal (2,000
 # steps, about 4 minutes on two cores, validation loss about 1.73); longer still with
-# `minigrad train --preset nanogpt-char`.
+# `minigrad train --preset nanogpt-char`. The whole HW4 ladder at full size is a preset per
+# rung: `hw4-bigram`, `hw4-bigram-emb`, `hw4-single-head`, `hw4-multi-head`,
+# `hw4-transformer` (`minigrad presets` lists them).
 
 # %%
 from models.config import Config
