@@ -218,3 +218,14 @@ def test_every_intermediate_of_every_exercise_is_checked(name):
             continue  # dmaxes: ~0, the same with either sign
         report = check(name, _planted(name, **{key: lambda c, r, key=key: -np.asarray(r[key])}))
         assert report.first_wrong.name == key and "sign" in report.first_wrong.why, key
+
+
+def test_the_one_line_backwards_equal_the_line_by_line_ones():
+    """solutions.cross_entropy.fused ((p - y)/N) and solutions.layer_norm.fused (the
+    docstring formula of minigrad/ops/layer_norm.py), which lessons 4 and 5 derive."""
+    from minigrad.learn.solutions import cross_entropy, layer_norm
+    c = inputs("cross_entropy")
+    np.testing.assert_allclose(cross_entropy.fused(c), reference("cross_entropy")["dlogits"],
+                               rtol=1e-10, atol=1e-15)
+    c = inputs("layer_norm")
+    np.testing.assert_allclose(layer_norm.fused(c), reference("layer_norm")["dx"], rtol=1e-10)
