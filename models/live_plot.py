@@ -39,11 +39,11 @@ class LivePlot:
     def __init__(self, show=None):
         """``show(png_bytes, handle) -> handle`` puts the picture on screen, replacing the
         one of ``handle`` (None the first time); the default is the notebook's display."""
+        self.show = show or _notebook_display()
         try:
             from matplotlib.figure import Figure
         except ImportError:
             raise InputError("live_plot needs matplotlib: pip install -e '.[plot]'") from None
-        self.show = show or _notebook_display()
         self.figure = Figure(figsize=(6, 3.2), dpi=90)
         self.steps, self.losses, self.evaluations = [], [], []
         self.total, self.handle, self.last_draw = None, None, 0.0

@@ -52,6 +52,7 @@ def test_seconds_per_step_is_the_median():
 
 
 def test_the_live_plot_redraws_one_picture(monkeypatch):
+    pytest.importorskip("matplotlib")
     shown = []
 
     def show(png, handle):
