@@ -53,6 +53,8 @@ def test_every_notebook_matches_its_source():
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_lesson_runs_top_to_bottom(source):
     nbformat = pytest.importorskip("nbformat")
+    if "live_plot=True" in source.read_text():
+        pytest.importorskip("matplotlib")  # the plot extra
     notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
     began = time.perf_counter()
     _execute(notebook)
