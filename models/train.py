@@ -257,6 +257,7 @@ class Trainer:
                 self.scaler.scale(loss * (1.0 / c.grad_accum)).backward()
                 total += loss.item()
             self.tokens += y.numel()
+        total = self.after_backward(total)
         # Without --amp float16 the scaler passes everything through unchanged.
         self.scaler.unscale_(self.optimizer)
         norm = clip_grad_norm_(self.model.parameters(), c.grad_clip or math.inf)
@@ -269,6 +270,11 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         return loss
+
+    def after_backward(self, loss_sum):
+        """Between backward and the update; returns the loss sum to report. Data-parallel
+        training (models/distributed_train.py) averages gradients and loss over ranks here."""
+        return loss_sum
 
     def _non_finite_step(self, loss, norm):
         """Stop before a NaN reaches the weights, or skip the update (nan_policy "skip")."""
