@@ -138,15 +138,19 @@ class _Silent:
         return False
 
 
-def run_rank(config, run_dir, resume=False, check_every=0, timeout=dist.DEFAULT_TIMEOUT):
+def run_rank(config, run_dir, resume=False, check_every=0, timeout=dist.DEFAULT_TIMEOUT,
+             on_step=None):
     """Train as this process's rank of the job; returns rank 0's summary (None on other
-    ranks). Any error ends every rank of the job, with a message naming this rank."""
+    ranks). Any error ends every rank of the job, with a message naming this rank.
+    `on_step(trainer, step)` is called after every step (tests inject faults with it)."""
     kind = "nccl" if config.device.startswith("cuda") else "mpi"
     group = dist.init(kind, timeout)
     try:
+        trainer = DistributedTrainer(config, run_dir, group, resume, check_every=check_every)
+        if on_step is not None:
+            trainer.on_step = lambda step: on_step(trainer, step)
         with backend.blas_threads(1):
-            summary = DistributedTrainer(config, run_dir, group, resume,
-                                         check_every=check_every).run()
+            summary = trainer.run()
     except BaseException as e:  # noqa: B902 (whatever it is, the other ranks must end too)
         _report(group, e)
         group.abort(str(e))
