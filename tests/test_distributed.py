@@ -6,6 +6,7 @@ mpi4py or mpiexec is missing (pip install -e '.[distributed]'). The NCCL group r
 size 1 on a GPU (marked cuda)."""
 import importlib.util
 import io
+import json
 import os
 import subprocess
 import sys
@@ -180,3 +181,25 @@ def test_nccl_group_at_world_size_one(corpus, tmp_path):
     assert summary["step"] == SETTINGS["steps"]
     _train_here(tmp_path / "cpu", corpus)
     _assert_same_weights(tmp_path / "cpu", tmp_path / "gpu")
+
+
+@needs_mpi
+def test_distributed_benchmark_smoke(tmp_path):
+    """`python -m benchmarks distributed` on the micro shapes: step times at 1 and 2 ranks,
+    the scaling efficiency and the all-reduce sweep (PyTorch's DDP too where installed)."""
+    from benchmarks import distributed_bench
+    torch_flags = [] if importlib.util.find_spec("torch") else ["--no-torch"]
+    distributed_bench.main(["--preset", "micro", "--steps", "2", "--warmup", "1", "--rounds",
+                            "1", "--sizes", "1e3,1e4", "--one-attention", "--quiet", "--json",
+                            "--out", str(tmp_path), *torch_flags])
+    rows = [json.loads(line) for line in (tmp_path / "distributed.jsonl").read_text().splitlines()]
+    train, sweep = rows[0], rows[1:]
+    assert train["minigrad_efficiency"] == pytest.approx(
+        train["minigrad_1_ms"] / (2 * train["minigrad_2_ms"]))
+    assert 0 < train["allreduce_share"] < 1
+    assert [r["values"] for r in sweep] == [1000, 10000]
+    assert all(r["minigrad_ms"] > 0 for r in sweep)
+    if not torch_flags:
+        assert train["ratio_2"] == pytest.approx(train["minigrad_2_ms"] / train["torch_2_ms"])
+        assert all(r["torch_ms"] > 0 for r in sweep)
+    assert "| micro |" in (tmp_path / "distributed.md").read_text()
