@@ -7,7 +7,9 @@ and trains on its own slice of rows: rank r of N takes rows r*B/N to (r+1)*B/N. 
 gradients (and the loss) are averaged over the ranks before clipping and the update
 (minigrad.distributed.DistributedDataParallel), so a step of N ranks is the step of one
 process on the whole batch, up to float rounding, and every rank's generators and data
-position stay those of a single process: a checkpoint resumes with any N.
+position stay those of a single process: a checkpoint resumes with any N. A recurrent
+model's rank carries the hidden state of its own rows (streams); a checkpoint holds the
+whole batch's, gathered from the ranks.
 
 Rank 0 alone writes the run directory (logs, checkpoints, plot, samples); the other ranks
 read it (the tokenizer, the data cache, last.npz on --resume) after rank 0 has set it up.
@@ -23,7 +25,9 @@ import numpy as np
 
 import minigrad.distributed as dist
 from minigrad import backend
+from minigrad.tensor import Tensor
 
+from models import checkpoint as ckpt
 from models.rundir import RunDir
 from models.train import Trainer
 from models.validation import InputError
@@ -63,10 +67,6 @@ class DistributedTrainer(Trainer):
         else:
             group.barrier()
             super().setup()
-        if self.model.recurrent and group.world_size > 1:
-            raise InputError(f"--model {c.model}: data-parallel training covers the window "
-                             f"models (transformer, attention, mlp, bigram); recurrent models "
-                             f"carry a hidden state per batch row and train in one process")
         self.ddp = dist.DistributedDataParallel(self.model, group)
         group.barrier()  # no rank starts (and rank 0 writes nothing) before all are set up
 
@@ -75,11 +75,16 @@ class DistributedTrainer(Trainer):
             return None  # rank 0 has already refused a directory that holds a run
         return super()._check_run_dir()
 
+    def learn_tokenizer(self, corpus):
+        if self.group.rank == 0:
+            return super().learn_tokenizer(corpus)
+        # the tokenizer rank 0 has just learnt and saved, read rather than learnt again
+        return ckpt.read_tokenizer(self.run_dir / ckpt.TOKENIZER, {}, self.run_dir)
+
     def next_batch(self):
         """This rank's rows of the step's whole batch."""
         x, y = super().next_batch()
-        size = x.shape[0] // self.group.world_size
-        rows = slice(self.group.rank * size, (self.group.rank + 1) * size)
+        rows = self._rows(x.shape[0])
         return x[rows], y[rows]
 
     def train_step(self):
@@ -116,13 +121,50 @@ class DistributedTrainer(Trainer):
         return False  # one process per core already
 
     def save(self, *names):
+        whole = self._whole_hidden()  # a collective: every rank takes part
         if self.group.rank == 0:
-            super().save(*names)
+            mine, self.hidden = self.hidden, whole
+            try:
+                super().save(*names)
+            finally:
+                self.hidden = mine
+
+    def _restore(self, info):
+        super()._restore(info)
+        self.hidden = _map_state(self.hidden, lambda h: h[:, self._rows(h.shape[1])].copy())
+
+    def _rows(self, batch):
+        """This rank's slice of `batch` rows."""
+        size = batch // self.group.world_size
+        return slice(self.group.rank * size, (self.group.rank + 1) * size)
+
+    def _whole_hidden(self):
+        """The recurrent state of the whole batch (each rank holds its rows), as one
+        process would hold it: the checkpoint's, so that any N resumes from it."""
+        world = self.group.world_size
+
+        def gather(h):
+            layers, rows, width = h.shape
+            whole = backend.get_array_module(h).zeros((layers, rows * world, width), h.dtype)
+            whole[:, self._rows(rows * world)] = h
+            return self.group.all_reduce(whole, "sum")
+
+        return _map_state(self.hidden, gather)
 
     def finish(self):
         if self.group.rank == 0:
             return super().finish()
         return self.summary()
+
+
+def _map_state(state, fn):
+    """`fn` applied to the array of each tensor of a recurrent state (None, a tensor or a
+    tuple of them), as new tensors."""
+    if state is None:
+        return None
+    parts = tuple(Tensor._wrap(fn(t.data), False)
+                  for t in (state if isinstance(state, tuple) else (state,)))
+    return parts if isinstance(state, tuple) else parts[0]
 
 
 class _Silent:

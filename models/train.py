@@ -102,10 +102,7 @@ class Trainer:
         info = self._check_run_dir()
         corpus = c.corpus or default_corpus_path()
         if info is None:  # a new run learns its tokenizer; a resumed one keeps its own
-            tokenizer = build_tokenizer(c.tokenizer, training_text(corpus), **c.tokenizer_options())
-            data = tokenizer.to_json().encode("utf-8")
-            self.rundir.write_bytes(ckpt.TOKENIZER, data)
-            self.tokenizer, self.tokenizer_digest = tokenizer, hashlib.sha256(data).hexdigest()
+            self.tokenizer, self.tokenizer_digest = self.learn_tokenizer(corpus)
         else:
             self.tokenizer, self.tokenizer_digest = ckpt.read_tokenizer(
                 self.run_dir / ckpt.TOKENIZER, info, self.run_dir / ckpt.LAST)
@@ -134,6 +131,14 @@ class Trainer:
         self.tokens, self.elapsed = 0, 0.0
         if info is not None:
             self._restore(info)
+
+    def learn_tokenizer(self, corpus):
+        """(tokenizer, sha256 of its file) of a new run, learnt from `corpus` and saved."""
+        c = self.config
+        tokenizer = build_tokenizer(c.tokenizer, training_text(corpus), **c.tokenizer_options())
+        data = tokenizer.to_json().encode("utf-8")
+        self.rundir.write_bytes(ckpt.TOKENIZER, data)
+        return tokenizer, hashlib.sha256(data).hexdigest()
 
     def _check_run_dir(self):
         """The checked header of the checkpoint to resume from (or None); never starts

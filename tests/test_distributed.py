@@ -92,6 +92,10 @@ def _assert_same_weights(a, b):
     for name in sa["model"]:
         wa, wb = sa["model"][name].numpy(), sb["model"][name].numpy()
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6, err_msg=name)
+    hidden_a, hidden_b = sa["data"]["hidden"], sb["data"]["hidden"]
+    assert (hidden_a is None) == (hidden_b is None)
+    for ha, hb in zip(hidden_a or [], hidden_b or []):
+        np.testing.assert_allclose(np.asarray(ha), np.asarray(hb), rtol=1e-4, atol=1e-6)
 
 
 @needs_mpi
@@ -103,14 +107,19 @@ def test_collectives_and_parameter_check_on_two_ranks():
     assert "rank 0 ok" in done.stdout and "rank 1 ok" in done.stdout
 
 
+MODELS = {"transformer": {}, "lstm": {"model": "lstm", "hidden_size": 16}}
+
+
 @needs_mpi
-def test_two_ranks_take_the_steps_of_one_process_on_the_whole_batch(corpus, tmp_path):
-    """--batch-size 4 over 2 ranks (2 rows each) against 1 process with 4 rows, AdamW."""
-    done = _train_ranks(tmp_path / "two", corpus, 2, "--check-every", "2")
+@pytest.mark.parametrize("model", MODELS)
+def test_two_ranks_take_the_steps_of_one_process_on_the_whole_batch(corpus, tmp_path, model):
+    """--batch-size 4 over 2 ranks (2 rows each) against 1 process with 4 rows, AdamW (the
+    LSTM: 2 streams each, its hidden state carried per rank and gathered for checkpoints)."""
+    done = _train_ranks(tmp_path / "two", corpus, 2, "--check-every", "2", **MODELS[model])
     assert done.returncode == 0, done.stderr
     assert "step 6" in done.stdout  # rank 0's summary, printed once
     assert done.stdout.count("run:") == 1
-    _train_here(tmp_path / "one", corpus)
+    _train_here(tmp_path / "one", corpus, **MODELS[model])
     _assert_same_weights(tmp_path / "one", tmp_path / "two")
     log_one = (tmp_path / "one" / ckpt.LOG).read_text().splitlines()
     log_two = (tmp_path / "two" / ckpt.LOG).read_text().splitlines()
@@ -118,12 +127,13 @@ def test_two_ranks_take_the_steps_of_one_process_on_the_whole_batch(corpus, tmp_
 
 
 @needs_mpi
-def test_resume_with_another_number_of_ranks(corpus, tmp_path):
+@pytest.mark.parametrize("model", MODELS)
+def test_resume_with_another_number_of_ranks(corpus, tmp_path, model):
     """A run of 1 process stopped at step 3, resumed on 2 ranks to step 6, ends where the
-    run of 1 process never stopped does."""
-    _train_here(tmp_path / "whole", corpus)
-    _train_here(tmp_path / "resumed", corpus, stop_at=3)
-    done = _train_ranks(tmp_path / "resumed", corpus, 2, "--resume")
+    run of 1 process never stopped does (and so does its recurrent state)."""
+    _train_here(tmp_path / "whole", corpus, **MODELS[model])
+    _train_here(tmp_path / "resumed", corpus, stop_at=3, **MODELS[model])
+    done = _train_ranks(tmp_path / "resumed", corpus, 2, "--resume", **MODELS[model])
     assert done.returncode == 0, done.stderr
     _assert_same_weights(tmp_path / "whole", tmp_path / "resumed")
 
