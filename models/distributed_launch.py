@@ -86,7 +86,8 @@ def launch(argv, nproc, out):
         status = subprocess.call(command, env=env)
     finally:
         signal.signal(signal.SIGINT, previous)
-    if status != 0:
+    # 128 + a signal: the ranks stopped on Ctrl-C or SIGTERM and rank 0 said where it saved
+    if status not in (0, 128 + signal.SIGINT, 128 + signal.SIGTERM):
         print(f"minigrad: error: training over {nproc} processes ended with status {status} "
               f"(the output of the rank that failed is above); {_last_checkpoint(out)}",
               file=sys.stderr)
