@@ -7,19 +7,24 @@
 For each preset, whole training steps with the preset's batch (the step's batch, split over
 the ranks as `minigrad train --nproc N` splits `--batch-size`), one thread per rank:
 minigrad ranks under `mpiexec -n N` (benchmarks/distributed_worker.py), PyTorch ranks as N
-processes joined over gloo; each configuration in its own processes, the sides alternated for
-`--rounds` rounds, each figure the median of all timed steps. A GPT's PyTorch peer is timed
-with its manual attention and with `scaled_dot_product_attention`; the faster is the peer.
+processes joined over gloo (DistributedDataParallel); and, as each side's other way to use N
+cores, one process with N threads (minigrad's batch split over threads, PyTorch's intra-op
+threads). One rank trains the plain model. Each configuration runs in its own processes,
+all alternated for `--rounds` rounds; each figure is the median of all timed steps. A GPT's
+PyTorch side is timed with its manual attention and with `scaled_dot_product_attention`,
+and the faster is taken in each column.
 
 Reported per preset:
 
-    minigrad N ms / torch N ms   step time on N ranks (the slowest rank's: steps end at a
-                                 barrier)
+    minigrad / torch ... ms      step time of 1 rank, N ranks (the slowest rank's: steps end
+                                 at a barrier) and 1 process of N threads
     efficiency                   strong scaling 1 -> N ranks, t(1) / (N * t(N)): 1.0 when N
                                  ranks take 1/N of the time
     all-reduce ms, share         minigrad's gradient all-reduce per step on N ranks, and its
                                  share of the step (it runs after backward)
-    ratio                        minigrad / torch at N ranks
+    ratio N ranks vs DDP         minigrad / PyTorch, both on N ranks
+    ratio best vs best           each side's fastest way to use N cores (ranks or threads,
+                                 and PyTorch's faster attention), minigrad / PyTorch
 
 and the all-reduce of float32 arrays of each size (`--sizes`, parameter counts) at the
 largest N: ms on each side and minigrad's bus bandwidth, 2 (N-1)/N * bytes / time.
@@ -39,24 +44,23 @@ from benchmarks.configs import CONFIGS, PRESETS
 from benchmarks.harness import REPO, cpu_model, markdown_table, write_jsonl
 
 WORKER = "benchmarks.distributed_worker"
-THREADS_ONE = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                      "MKL_NUM_THREADS")}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _env():
+def _env(threads=1):
     path = os.pathsep.join([str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    return dict(os.environ, PYTHONPATH=path, **THREADS_ONE)
+    return dict(os.environ, PYTHONPATH=path, **{name: str(threads) for name in THREAD_VARIABLES})
 
 
 def _rows(output):
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
-def run_minigrad(ranks, argv, timeout):
+def run_minigrad(ranks, argv, timeout, threads=1):
     from models.distributed_launch import find_mpiexec
     command = [find_mpiexec(), "-n", str(ranks), sys.executable, "-m", WORKER, "minigrad",
-               *argv]
-    done = subprocess.run(command, env=_env(), capture_output=True, text=True,
+               *argv, "--threads", str(threads)]
+    done = subprocess.run(command, env=_env(threads), capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
     if done.returncode:
         raise RuntimeError(f"minigrad on {ranks} ranks failed: {done.stderr[-1500:]}")
@@ -69,10 +73,11 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def run_torch(ranks, argv, timeout):
-    env = dict(_env(), WORLD_SIZE=str(ranks), MASTER_ADDR="127.0.0.1",
+def run_torch(ranks, argv, timeout, threads=1):
+    env = dict(_env(threads), WORLD_SIZE=str(ranks), MASTER_ADDR="127.0.0.1",
                MASTER_PORT=str(_free_port()))
-    procs = [subprocess.Popen([sys.executable, "-m", WORKER, "torch", *argv],
+    procs = [subprocess.Popen([sys.executable, "-m", WORKER, "torch", *argv, "--threads",
+                               str(threads)],
                               env=dict(env, RANK=str(r)), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=REPO)
              for r in range(ranks)]
@@ -98,53 +103,79 @@ def _ratio(a, b):
     return a / b if a and b else None
 
 
+def _runs(args, name, has_torch):
+    """(label, side, ranks, threads, sdpa) of each configuration timed for preset `name`:
+    each side on every rank count with one thread per rank, and as one process with as many
+    threads as the largest rank count (PyTorch with each attention of a GPT)."""
+    top = args.ranks[-1]
+    runs = [(f"minigrad_{n}", "minigrad", n, 1, False) for n in args.ranks]
+    if top > 1:
+        runs.append(("minigrad_threads", "minigrad", 1, top, False))
+    if has_torch:
+        variants = [("torch", False)]
+        if CONFIGS[name]["kind"] == "gpt" and not args.one_attention:
+            variants.append(("torch_sdpa", True))
+        for label, sdpa in variants:
+            runs += [(f"{label}_{n}", "torch", n, 1, sdpa) for n in args.ranks]
+            if top > 1:
+                runs.append((f"{label}_threads", "torch", 1, top, sdpa))
+    return runs
+
+
 def train_rows(args, has_torch):
     rows = []
     for name in args.presets:
-        gpt = CONFIGS[name]["kind"] == "gpt"
-        sides = ["minigrad"] + (["torch"] if has_torch else []) + (
-            ["torch-sdpa"] if has_torch and gpt and not args.one_attention else [])
-        samples = {(s, n): [] for s in sides for n in args.ranks}
-        allreduce = {n: [] for n in args.ranks}
-        params = None
+        runs = _runs(args, name, has_torch)
+        samples = {label: [] for label, *_ in runs}
+        allreduce, params = [], None
         base = ["train", "--config", name, "--steps", str(args.steps), "--warmup",
                 str(args.warmup)] + [a for kv in args.set for a in ("--set", kv)]
         for r in range(args.rounds):
-            for n in args.ranks:
-                for side in sides:
-                    _log(args, f"[distributed {name}] round {r + 1}/{args.rounds}: {side} on "
-                               f"{n} rank(s)")
-                    if side == "minigrad":
-                        row = run_minigrad(n, base, args.timeout)[-1]
-                        allreduce[n].append(row["allreduce_ms"])
-                        params = row["params"]
-                    else:
-                        argv = base + (["--sdpa"] if side == "torch-sdpa" else [])
-                        row = run_torch(n, argv, args.timeout)[-1]
-                    samples[side, n] += row["ms_samples"]
-        rows.append(_train_row(args, name, sides, samples, allreduce, params))
+            for label, side, ranks, threads, sdpa in runs:
+                _log(args, f"[distributed {name}] round {r + 1}/{args.rounds}: {label} "
+                           f"({ranks} rank(s), {threads} thread(s))")
+                if side == "minigrad":
+                    row = run_minigrad(ranks, base, args.timeout, threads)[-1]
+                    if row["allreduce_ms"] is not None and ranks == args.ranks[-1]:
+                        allreduce.append(row["allreduce_ms"])
+                    params = row["params"]
+                else:
+                    argv = base + (["--sdpa"] if sdpa else [])
+                    row = run_torch(ranks, argv, args.timeout, threads)[-1]
+                samples[label] += row["ms_samples"]
+        rows.append(_train_row(args, name, samples, allreduce, params))
     return rows
 
 
-def _train_row(args, name, sides, samples, allreduce, params):
-    first, last = args.ranks[0], args.ranks[-1]
+def _fastest(row, labels):
+    """(label, ms) of the fastest of `labels` measured in `row`, or (None, None)."""
+    times = {label: row[f"{label}_ms"] for label in labels if row.get(f"{label}_ms")}
+    if not times:
+        return None, None
+    best = min(times, key=times.get)
+    return best, times[best]
+
+
+def _train_row(args, name, samples, allreduce, params):
+    first, top = args.ranks[0], args.ranks[-1]
     row = {"config": name, "params": params, "batch_size": CONFIGS[name]["batch_size"],
            "ranks": args.ranks, "steps": args.steps, "rounds": args.rounds}
-    for side in sides:
-        for n in args.ranks:
-            row[f"{side}_{n}_ms"] = _median(samples[side, n])
+    row.update({f"{label}_ms": _median(values) for label, values in samples.items()})
     for n in args.ranks:  # PyTorch at its best: the faster attention at each rank count
-        times = {s: row[f"{s}_{n}_ms"] for s in sides if s != "minigrad"}
-        if times:
-            best = min(times, key=times.get)
-            row[f"torch_best_{n}_ms"], row[f"torch_best_{n}"] = times[best], best
-    for side in ["minigrad"] + (["torch_best"] if f"torch_best_{first}_ms" in row else []):
-        t1, tn = row[f"{side}_{first}_ms"], row[f"{side}_{last}_ms"]
-        row[f"{side}_efficiency"] = t1 * first / (last * tn) if t1 and tn else None
-    row["allreduce_ms"] = _median(allreduce[last])
-    row["allreduce_share"] = _ratio(row["allreduce_ms"], row[f"minigrad_{last}_ms"])
-    for n in args.ranks:
-        row[f"ratio_{n}"] = _ratio(row[f"minigrad_{n}_ms"], row.get(f"torch_best_{n}_ms"))
+        row[f"torch_best_{n}"], row[f"torch_best_{n}_ms"] = _fastest(
+            row, [f"torch_{n}", f"torch_sdpa_{n}"])
+    for side in ("minigrad", "torch_best"):
+        t1, tn = row.get(f"{side}_{first}_ms"), row.get(f"{side}_{top}_ms")
+        row[f"{side}_efficiency"] = t1 * first / (top * tn) if t1 and tn else None
+    row["allreduce_ms"] = _median(allreduce)
+    row["allreduce_share"] = _ratio(row["allreduce_ms"], row[f"minigrad_{top}_ms"])
+    row["ratio_ranks"] = _ratio(row[f"minigrad_{top}_ms"], row[f"torch_best_{top}_ms"])
+    # Each side at its best on `top` cores: ranks or threads, and for PyTorch either attention.
+    row["minigrad_best"], row["minigrad_best_ms"] = _fastest(
+        row, [f"minigrad_{top}", "minigrad_threads"])
+    row["torch_best"], row["torch_best_ms"] = _fastest(
+        row, [f"torch_{top}", f"torch_sdpa_{top}", "torch_threads", "torch_sdpa_threads"])
+    row["ratio_best"] = _ratio(row["minigrad_best_ms"], row["torch_best_ms"])
     return row
 
 
@@ -164,19 +195,23 @@ def allreduce_rows(args, has_torch):
     return rows
 
 
-def _train_columns(args, sides):
-    cols = [("config", "config"), ("params", "params")]
-    for n in args.ranks:
-        cols.append((f"minigrad {n} ms", f"minigrad_{n}_ms"))
-    for side in sides:
-        for n in args.ranks:
-            cols.append((f"{side} {n} ms", f"{side}_{n}_ms"))
-    cols += [("minigrad efficiency", "minigrad_efficiency"),
-             ("torch efficiency", "torch_best_efficiency"),
-             (f"all-reduce ms ({args.ranks[-1]} ranks)", "allreduce_ms"),
-             ("all-reduce share", "allreduce_share")]
-    cols += [(f"ratio {n} ranks", f"ratio_{n}") for n in args.ranks]
-    return cols
+def _train_columns(args):
+    first, top = args.ranks[0], args.ranks[-1]
+    return [("config", "config"), ("params", "params"),
+            (f"minigrad {first} rank ms", f"minigrad_{first}_ms"),
+            (f"minigrad {top} ranks ms", f"minigrad_{top}_ms"),
+            (f"minigrad {top} threads ms", "minigrad_threads_ms"),
+            (f"torch {first} rank ms", f"torch_best_{first}_ms"),
+            (f"torch DDP {top} ranks ms", f"torch_best_{top}_ms"),
+            (f"torch {top} threads ms", lambda r: _fastest(
+                r, ["torch_threads", "torch_sdpa_threads"])[1]),
+            ("minigrad efficiency", "minigrad_efficiency"),
+            ("torch efficiency", "torch_best_efficiency"),
+            (f"all-reduce ms ({top} ranks)", "allreduce_ms"), ("all-reduce share",
+                                                                "allreduce_share"),
+            (f"ratio {top} ranks vs DDP", "ratio_ranks"),
+            ("ratio best vs best", "ratio_best"), ("minigrad best", "minigrad_best"),
+            ("torch best", "torch_best")]
 
 
 def _log(args, message):
@@ -222,14 +257,13 @@ def main(argv=None):
         train, sweep = train_rows(args, has_torch), allreduce_rows(args, has_torch)
     except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
         raise SystemExit(f"python -m benchmarks distributed: {e}") from None
-    sides = [s for s in ("torch", "torch-sdpa") if any(f"{s}_1_ms" in r or
-             f"{s}_{args.ranks[-1]}_ms" in r for r in train)]
     notes = [f"machine: {cpu_model()}, {os.cpu_count()} logical cores; one thread per rank; "
              f"{args.steps} steps after {args.warmup} warm-up, {args.rounds} rounds "
              f"alternated; medians",
              "efficiency: t(1) / (N t(N)) with the preset's batch split over N ranks; torch: "
-             "the faster attention (manual or sdpa) at each rank count"]
-    text = "\n".join(notes + ["", markdown_table(train, _train_columns(args, sides)), "",
+             "the faster attention (manual or sdpa) in each column; best: the fastest of "
+             "each side's ranks and threads (and attentions) on N cores"]
+    text = "\n".join(notes + ["", markdown_table(train, _train_columns(args)), "",
                               f"all-reduce of float32 arrays, {args.ranks[-1]} ranks:", "",
                               markdown_table(sweep, [("values", "values"),
                                                      ("minigrad ms", "minigrad_ms"),

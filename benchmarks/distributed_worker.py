@@ -9,8 +9,12 @@
 `train` times whole data-parallel steps of a preset with the step's batch `--batch-size`
 split over the ranks: minigrad's DistributedDataParallel over MPI, or PyTorch's
 DistributedDataParallel over gloo; one thread per rank. A step ends at a barrier, so its
-time is the slowest rank's. minigrad's gradient all-reduce is also timed on its own (it runs
-after backward; PyTorch overlaps its buckets with backward, so its share is not separable).
+time is the slowest rank's. One rank trains the plain model (no wrapper), on `--threads`
+threads: minigrad splits the batch over them (`minigrad.parallel.split_backward`, as
+`minigrad train --threads` does), PyTorch runs its own intra-op threads. minigrad's
+gradient all-reduce is also timed on its own, after a barrier, so that its time is the
+transfer's and not the wait for the slowest rank's backward (it runs after backward;
+PyTorch overlaps its buckets with backward, so its share is not separable).
 `allreduce` times the all-reduce of float32 arrays of each size (the parameter counts of a
 model's gradients)."""
 import argparse
@@ -37,27 +41,33 @@ def minigrad_train(args):
     group = dist.init("mpi", timeout=args.timeout)
     overrides = parse_overrides(args.set, CONFIGS[args.config])
     overrides.pop("sdpa", None)
-    size = _shard(args.batch_size, group.world_size)
+    size = _shard(args.batch_size, group.world_size, args.threads)
     model, optimizer, cfg = mg_ref.build(args.config, seed=args.seed, batch_size=size,
                                          **overrides)
-    ddp = dist.DistributedDataParallel(model, group)
     idx, targets = mg_ref.make_batch(cfg, seed=args.seed + group.rank)
     reduce_s = []
+    if group.world_size == 1:
+        def step():
+            mg_ref.train_step(model, optimizer, idx, targets, shards=args.threads)
+    else:
+        ddp = dist.DistributedDataParallel(model, group)
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        out = model(idx)
-        F.cross_entropy(out[0] if isinstance(out, tuple) else out, targets).backward()
-        began = time.perf_counter()
-        ddp.reduce_gradients()
-        reduce_s.append(time.perf_counter() - began)
-        optimizer.step()
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            out = model(idx)
+            F.cross_entropy(out[0] if isinstance(out, tuple) else out, targets).backward()
+            group.barrier()  # the all-reduce's own time, not the wait for the slowest rank
+            began = time.perf_counter()
+            ddp.reduce_gradients()
+            reduce_s.append(time.perf_counter() - began)
+            optimizer.step()
 
-    with mg.backend.blas_threads(1):
+    with mg.backend.blas_threads(args.threads):
         median_s, samples = median_time(step, args.steps, args.warmup, sync=group.barrier)
-    reduce_ms = sorted(reduce_s[args.warmup:])[len(reduce_s[args.warmup:]) // 2] * 1e3
+    timed = sorted(reduce_s[args.warmup:])
+    reduce_ms = timed[len(timed) // 2] * 1e3 if timed else None
     _emit(group.rank, {"side": "minigrad", "config": args.config, "ranks": group.world_size,
-                       "batch_size": args.batch_size, "ms_median": median_s * 1e3,
+                       "threads": args.threads, "batch_size": args.batch_size, "ms_median": median_s * 1e3,
                        "ms_samples": [s * 1e3 for s in samples], "allreduce_ms": reduce_ms,
                        "params": model.num_parameters()})
 
@@ -83,7 +93,7 @@ def _torch_group(torch):
 
 def torch_train(args):
     import torch
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     tdist = _torch_group(torch)
     from torch.nn.parallel import DistributedDataParallel
 
@@ -93,15 +103,16 @@ def torch_train(args):
     if args.sdpa and CONFIGS[args.config]["kind"] == "gpt":
         overrides["sdpa"] = True
     model, optimizer, cfg = torch_ref.build(args.config, seed=args.seed,
-                                            batch_size=_shard(args.batch_size, world),
+                                            batch_size=_shard(args.batch_size, world,
+                                                              args.threads),
                                             **overrides)
-    ddp = DistributedDataParallel(model)
+    ddp = DistributedDataParallel(model) if world > 1 else model
     gen = torch.Generator().manual_seed(args.seed + rank)
     idx, targets = torch_ref.make_batch(cfg, gen)
     median_s, samples = median_time(lambda: torch_ref.train_step(ddp, optimizer, idx, targets),
                                     args.steps, args.warmup, sync=tdist.barrier)
     _emit(rank, {"side": "torch-sdpa" if args.sdpa else "torch", "config": args.config,
-                 "ranks": world, "batch_size": args.batch_size, "ms_median": median_s * 1e3,
+                 "ranks": world, "threads": args.threads, "batch_size": args.batch_size, "ms_median": median_s * 1e3,
                  "ms_samples": [s * 1e3 for s in samples],
                  "params": sum(p.numel() for p in model.parameters())})
     tdist.destroy_process_group()
@@ -119,9 +130,11 @@ def torch_allreduce(args):
     tdist.destroy_process_group()
 
 
-def _shard(batch_size, world):
+def _shard(batch_size, world, threads):
     if batch_size % world:
         raise SystemExit(f"--batch-size {batch_size} does not split over {world} ranks")
+    if threads > 1 and world > 1:
+        raise SystemExit("--threads is for one rank: ranks run one thread each")
     return batch_size // world
 
 
@@ -134,6 +147,7 @@ def build_parser():
                         help="the step's whole batch (default the preset's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--sdpa", action="store_true", help="torch: fused attention")
+    parser.add_argument("--threads", type=int, default=1, help="threads of a single rank")
     parser.add_argument("--sizes", type=lambda s: [int(float(v)) for v in s.split(",")],
                         default=[10**4, 10**5, 10**6, 10**7])
     parser.add_argument("--steps", type=int, default=10)
