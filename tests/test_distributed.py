@@ -142,7 +142,36 @@ def test_resume_with_another_number_of_ranks(corpus, tmp_path, model):
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused(corpus, tmp_path):
     done = _train_ranks(tmp_path / "odd", corpus, 2, batch_size=5)
     assert done.returncode != 0
-    assert "--batch-size 5 does not split into 2" in done.stderr
+    assert "rank 0 of 2 (mpi): InputError: --batch-size 5 does not split into 2" in done.stderr
+    # the launcher's own last word: what failed and which checkpoint survives
+    assert "training over 2 processes ended with status" in done.stderr
+    assert "no checkpoint was saved" in done.stderr
+
+
+def test_nproc_without_mpiexec_says_how_to_install_it(monkeypatch):
+    import models.distributed_launch as launch
+    monkeypatch.setattr(launch.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(InputError, match=r"pip install -e '\.\[distributed\]'"):
+        launch.find_mpiexec()
+
+
+@needs_mpi
+def test_collectives_check_their_arguments():
+    """Misuse is an error naming the operation and what it got (a group of one rank)."""
+    import minigrad as mg
+    from minigrad.distributed import DistributedError
+    from minigrad.distributed.mpi import MPIGroup
+    group = MPIGroup(timeout=30)
+    assert (group.rank, group.world_size) == (0, 1)
+    with pytest.raises(DistributedError, match=r"all_reduce: expected a C-contiguous array .* "
+                                               r"shape \(3,\)"):
+        group.all_reduce(np.ones((3, 4))[:, 1])
+    with pytest.raises(DistributedError, match="op must be one of sum, max, min, got 'mean'"):
+        group.all_reduce(np.ones(2), "mean")
+    with pytest.raises(DistributedError, match="root 1 is not a rank of a group of 1"):
+        group.broadcast(np.ones(2), root=1)
+    t = mg.tensor([1.0, 2.0])
+    assert group.all_reduce(t) is t.data  # a Tensor's array, in place
 
 
 @needs_mpi
@@ -172,7 +201,7 @@ def test_nccl_group_at_world_size_one(corpus, tmp_path):
     cupy = pytest.importorskip("cupy")
     import minigrad.distributed as dist
     from minigrad import backend
-    from models.distributed_train import run_rank
+    from models.distributed_train import DistributedTrainer
     if not backend.cuda_is_available():
         pytest.skip("needs an NVIDIA GPU")
     try:
@@ -186,8 +215,10 @@ def test_nccl_group_at_world_size_one(corpus, tmp_path):
     assert (dist.all_reduce(a).get() == np.arange(4)).all()
     assert (dist.broadcast(a, 0).get() == np.arange(4)).all()
     dist.barrier()
-    summary = run_rank(Config(corpus=corpus, device="cuda", **SETTINGS), tmp_path / "gpu",
-                       check_every=2)
+    # The trainer itself, not run_rank: a failure must fail this test, not abort pytest.
+    trainer = DistributedTrainer(Config(corpus=corpus, device="cuda", **SETTINGS),
+                                 tmp_path / "gpu", group, check_every=2, stream=io.StringIO())
+    summary = trainer.run()
     assert summary["step"] == SETTINGS["steps"]
     _train_here(tmp_path / "cpu", corpus)
     _assert_same_weights(tmp_path / "cpu", tmp_path / "gpu")

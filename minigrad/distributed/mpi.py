@@ -1,9 +1,11 @@
 """Process groups over MPI (mpi4py), for CPU arrays: one process per core or per machine,
 launched by `mpiexec -n N` (locally or with a hostfile)."""
 import sys
+import time
 
 from minigrad.distributed.group import DistributedError, ProcessGroup
 
+ABORT_GRACE = 0.5  # seconds between a rank's last words and the abort
 MPI_HINT = ("install the distributed extra (pip install -e '.[distributed]': mpi4py and the "
             "MPICH wheel, which provides mpiexec)")
 
@@ -40,5 +42,10 @@ class MPIGroup(ProcessGroup):
 
     def abort(self, message):
         """End every rank of the job (mpiexec stops the others)."""
+        sys.stdout.flush()
         sys.stderr.flush()
+        # mpiexec forwards a rank's output through its proxies, and an abort can overtake
+        # what is still on the way: the message saying why would be lost. Half a second
+        # lets it through (without the wait it was lost in about 1 run of 15 here).
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(1)

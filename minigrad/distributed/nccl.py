@@ -7,9 +7,10 @@ current CUDA stream; each collective waits for its stream, so the deadline cover
 transfer itself."""
 import os
 import sys
+import time
 
 from minigrad.distributed.group import DistributedError, ProcessGroup
-from minigrad.distributed.mpi import import_mpi
+from minigrad.distributed.mpi import ABORT_GRACE, import_mpi
 
 
 def _nccl():
@@ -79,8 +80,10 @@ class NCCLGroup(ProcessGroup):
         self._all_reduce(self.cupy.zeros(1, self.cupy.float32), "sum")
 
     def abort(self, message):
+        sys.stdout.flush()
         sys.stderr.flush()
         self.comm.abort()
         if self.mpi_comm is not None:
+            time.sleep(ABORT_GRACE)  # see MPIGroup.abort
             self.mpi_comm.Abort(1)
         os._exit(1)
