@@ -26,7 +26,8 @@ def add_flags(parser):
     group.add_argument("--nproc", type=int, default=1, metavar="N",
                        help="processes on this machine, started through mpiexec, each "
                        "training on its share of every batch (--batch-size stays the whole "
-                       "step's batch); under mpiexec -n N the job's ranks")
+                       "step's batch) with one BLAS thread (--threads is then unused); under "
+                       "mpiexec -n N the job's ranks")
     group.add_argument("--check-every", type=int, default=0, metavar="STEPS",
                        help="debug: compare every rank's weights with rank 0's every this "
                        "many steps (0: never)")
