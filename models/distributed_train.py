@@ -29,6 +29,7 @@ from minigrad.tensor import Tensor
 
 from models import checkpoint as ckpt
 from models.rundir import RunDir
+from models.stopping import TrainingDiverged
 from models.train import Trainer
 from models.validation import InputError
 
@@ -201,7 +202,8 @@ def run_rank(config, run_dir, resume=False, check_every=0, timeout=dist.DEFAULT_
 
 
 def _report(group, error):
-    expected = isinstance(error, (InputError, ValueError, OSError, dist.DistributedError))
+    # Errors of input, files, divergence and the group say all there is in their message.
+    expected = isinstance(error, (ValueError, OSError, TrainingDiverged, dist.DistributedError))
     if not expected and not isinstance(error, KeyboardInterrupt):
         traceback.print_exception(error, file=sys.stderr)
     print(f"minigrad: error: {group.describe()}: {type(error).__name__}: {error} (ending all "
