@@ -61,13 +61,11 @@ class DistributedDataParallel(Module):
         for bucket in self.buckets:
             flat = self._pack(bucket, [None if p.grad is None else p.grad.data for p in bucket])
             self.process_group.all_reduce(flat, "sum")
-            if scale != 1.0:
-                flat *= scale
             for p, view in zip(bucket, _views(bucket, flat)):
                 if p.grad is None:
-                    p.grad = Tensor._wrap(view.copy(), False)
-                else:
-                    p.grad.data[...] = view
+                    p.grad = Tensor._wrap(view * scale, False)
+                else:  # the mean written back in the same pass over memory as the copy
+                    self.xp.multiply(view, scale, out=p.grad.data)
 
     def check_parameters(self):
         """Raise a DistributedError on every rank unless all ranks hold rank 0's weights,
