@@ -90,7 +90,8 @@ def build_parser():
                      help="also print distinct-1/2/3 of the generated tokens (to stderr)")
 
     for name in ("evaluate", "eval"):
-        ev = sub.add_parser(name, help="loss, perplexity and bits per character on a split"
+        ev = sub.add_parser(name, help="loss, perplexity, bits per character and next-token "
+                            "accuracy on a split"
                             if name == "evaluate" else "same as evaluate")
         ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
         ev.add_argument("--split", default="val", choices=("train", "val", "test"))
@@ -225,7 +226,8 @@ def cmd_evaluate(args):
     result = evaluate_split(model, splits[args.split], config.context, batch_size, tokenizer)
     print(f"{args.split} (step {state['step']}): loss {result['loss']:.4f}  perplexity "
           f"{result['perplexity']:.2f}  bits/char {result['bits_per_char']:.4f}  bits/byte "
-          f"{result['bits_per_byte']:.4f}  over {result['targets']:,} targets")
+          f"{result['bits_per_byte']:.4f}  accuracy {result['accuracy']:.2%}  over "
+          f"{result['targets']:,} targets")
     if args.estimate_batches:
         rng = np.random.default_rng(config.seed + 1)
         est = estimate_loss(model, {args.split: splits[args.split]}, config.context, batch_size,
