@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from minigrad import backend
-from models import tokenize_text
+from models import positional_figure, tokenize_text
 from models.config import Config
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
@@ -108,10 +108,13 @@ def build_parser():
     plot = sub.add_parser("plot", help="draw a run's loss curve, attention or positions",
                           description="Draw loss.png from the run's log.jsonl; with --attention "
                           "also attention.png (every layer and head, for a prompt), with "
-                          "--positions also positions.png (the positional encoding).")
-    plot.add_argument("--checkpoint", required=True, help="run directory")
+                          "--positions also positions.png (the positional encoding). "
+                          "--positional draws seed 001's figures of the sinusoidal encoding "
+                          "and needs no run.")
+    plot.add_argument("--checkpoint", help="run directory (required unless --positional)")
     plot.add_argument("--attention", metavar="PROMPT", help="attention heatmaps for this prompt")
     plot.add_argument("--positions", action="store_true", help="positional-encoding heatmap")
+    positional_figure.add_arguments(plot)
 
     tokenize_text.add_arguments(sub.add_parser(
         "tokenize", help="print a text's tokens, one a line (id and piece)"))
@@ -248,6 +251,13 @@ def cmd_presets(args):
 
 
 def cmd_plot(args):
+    if args.checkpoint is None:
+        if not args.positional:
+            raise UsageError("plot: --checkpoint RUN is required (except with --positional)")
+        print(positional_figure.run(args))
+        return 0
+    if args.positional:
+        print(positional_figure.run(args))
     from models import plot
     from models.checkpoint import LOG, PLOT, load_trained
     from models.generate import encode_prompt

@@ -53,17 +53,19 @@ def plot_loss_curve(log_path, png_path, say=print):
 
 
 def attention_weights(model, ids):
-    """The attention weights of a TransformerLM for one sequence: a list over layers of
-    arrays (n_head, T, T)."""
+    """The attention weights of every attention layer of a model for one sequence: a list
+    of (layer name, array (heads, T, T)), in the order of the model's modules. Works for
+    any model whose attention layers keep their weights (``nn.record_attention``): HW4's
+    single head, the multi-head models, the transformer."""
     import minigrad as mg
     from models.data import device_of, to_ids
-    from models.transformer import TransformerLM
-    if not isinstance(model, TransformerLM):
-        raise ValueError(f"attention heatmaps need a transformer model, not {type(model).__name__}")
     model.check_length(len(ids))
+    names = {id(m): name for name, m in model.named_modules()}
     with mg.no_grad(), mg.nn.record_attention(model) as layers:
+        if not layers:
+            raise ValueError(f"{type(model).__name__} has no attention layers to draw")
         model(to_ids([ids], device_of(model)))
-    return [layer.weights.numpy()[0] for layer in layers]
+    return [(names[id(layer)], layer.weights.numpy()[0]) for layer in layers]
 
 
 def position_table(model):
@@ -82,20 +84,24 @@ def position_table(model):
 
 
 def plot_attention(weights, labels, png_path):
-    """One heatmap per layer and head (rows: layers, columns: heads) of weights[layer]
-    (n_head, T, T): row t is how much position t attends to each earlier position."""
+    """One heatmap per layer and head (rows: layers, columns: heads) of `weights`, a list of
+    (layer name, array (heads, T, T)): row t is how much position t attends to each
+    position (the earlier ones only, in a causal model)."""
     plt = _require_pyplot()
-    layers, heads = len(weights), weights[0].shape[0]
+    layers, heads = len(weights), max(w.shape[0] for _, w in weights)
     fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads + 1, 2.2 * layers + 0.5),
                              squeeze=False)
     ticks = range(len(labels))
     shown = [repr(s)[1:-1] for s in labels]
-    for i in range(layers):
+    small = len(labels) <= 24
+    for i, (name, maps) in enumerate(weights):
         for h in range(heads):
             ax = axes[i][h]
-            ax.imshow(weights[i][h], cmap="viridis", vmin=0, vmax=1)
-            ax.set_title(f"layer {i} head {h}", fontsize=8)
-            small = len(labels) <= 24
+            if h >= maps.shape[0]:
+                ax.axis("off")  # a layer with fewer heads than the widest
+                continue
+            ax.imshow(maps[h], cmap="viridis", vmin=0, vmax=1)
+            ax.set_title(f"{name} head {h}" if maps.shape[0] > 1 else name, fontsize=8)
             ax.set_xticks(ticks if small else [])
             ax.set_yticks(ticks if small else [])
             if small:
