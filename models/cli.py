@@ -9,6 +9,7 @@
     minigrad plot --checkpoint runs/tiny --attention "ROMEO:" --positions  # PNGs
     minigrad serve --checkpoint runs/tiny                 # HTTP API + playground, port 8011
     minigrad tokenize --checkpoint runs/tiny "ROMEO:"     # one token a line: id and piece
+    minigrad generate-grid --checkpoint runs/tiny         # the thesis's 17 sampling settings
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 
 from minigrad import backend
-from models import positional_figure, tokenize_text
+from models import generation_grid, positional_figure, tokenize_text
 from models.config import Config
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
@@ -116,6 +117,9 @@ def build_parser():
     plot.add_argument("--positions", action="store_true", help="positional-encoding heatmap")
     positional_figure.add_arguments(plot)
 
+    generation_grid.add_arguments(sub.add_parser(
+        "generate-grid", help="the thesis's 17 sampling settings on one prompt: a Markdown "
+        "table with distinct-1/2/3"))
     tokenize_text.add_arguments(sub.add_parser(
         "tokenize", help="print a text's tokens, one a line (id and piece)"))
 
@@ -305,7 +309,7 @@ def cmd_bench(argv):
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
             "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve,
-            "tokenize": tokenize_text.run}
+            "tokenize": tokenize_text.run, "generate-grid": generation_grid.run}
 
 
 def main(argv=None):
