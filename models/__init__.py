@@ -15,8 +15,13 @@
     validation.py   what every flag and file field may be (one check for all of them)
     resources.py    the memory a config needs, corpus size limits, checked up front
     generate.py     sampling: temperature, top-k, top-p, penalties, key/value cache
-    evaluate.py     loss, perplexity, bits per character; HW4's estimate_loss
+    generation_grid.py  the thesis's 17 sampling settings, with distinct-n (generate-grid)
+    evaluate.py     loss, perplexity, bits per character, accuracy; HW4's estimate_loss
+    step_losses.py  every step's training loss, kept in log.jsonl with the evaluations
+    sentence_windows.py  left-padded sentence windows (seed 004's toy model)
     plot.py         loss curve, attention and position heatmaps (matplotlib, optional)
+    positional_figure.py  seed 001's figures of the sinusoidal encoding (plot --positional)
+    tokenize_text.py      `minigrad tokenize`: a text's tokens, one a line
     cli.py          the `minigrad` command
 """
 from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM
