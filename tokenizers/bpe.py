@@ -42,7 +42,8 @@ text by exact match before pre-splitting and are never split; training ignores t
 tiktoken's meaning: only the allowed ones are encoded as special tokens; text equal to a
 disallowed one is an error (so that user text cannot smuggle in a control token); one
 neither allowed nor disallowed is encoded as ordinary text. Both take "all" or a collection
-of special-token strings; disallowed "all" means every special token not allowed. The
+of special-token strings (a string that is not one of them is an error here, where tiktoken
+ignores it); disallowed "all" means every special token not allowed. The
 default here allows all of them (tiktoken's allows none, so disallows all): pass
 `allowed_special=set()` for tiktoken's default.
 
