@@ -15,10 +15,11 @@ With `amp` float16 or bfloat16 the forward runs under `minigrad.amp.autocast` (m
 products in the low precision, float32 weights); float16 also scales the loss
 (`minigrad.amp.GradScaler`), and a step whose gradients overflow is skipped.
 
-Evaluation at step 0, every `eval_every` steps and at the last step: the mean loss of
-`eval_batches` random batches of train and val (the same batches every time, drawn from
-a generator of their own, so evaluating never changes what training sees), a line in
-log.jsonl, and checkpoints: best.npz when val improves, last.npz always. With `patience`,
+Evaluation at step 0, every `eval_every` steps and at the last step: the mean loss and
+next-token accuracy of `eval_batches` random batches of train and val (the same batches
+every time, drawn from a generator of their own, so evaluating never changes what training
+sees), a line in log.jsonl (with perplexity, bits per character and the training loss of
+every step since the last evaluation: models/step_losses.py), and checkpoints: best.npz when val improves, last.npz always. With `patience`,
 training stops after that many evaluations without a better val loss. At the end: the loss
 over the whole val split, loss.png and samples.txt (the run directory layout is in
 models/checkpoint.py).
