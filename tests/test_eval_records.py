@@ -11,6 +11,7 @@ import minigrad as mg
 
 from models import BigramLM
 from models import checkpoint as ckpt
+from models.cli import main
 from models.config import Config
 from models.evaluate import estimate, estimate_loss, evaluate_split
 from models.step_losses import per_step
@@ -40,7 +41,7 @@ def train(config, run_dir, resume=False, stop_at=None):
     return trainer, trainer.run()
 
 
-def test_every_step_is_logged_once_with_the_evaluations(corpus, tmp_path):
+def test_every_step_is_logged_once_with_the_evaluations(corpus, tmp_path, capsys):
     trainer, _ = train(micro(corpus, final_eval=True), tmp_path / "run")
     records = read_log(tmp_path / "run" / ckpt.LOG)
     evaluations = [r for r in records if "val_loss" in r]
@@ -56,6 +57,10 @@ def test_every_step_is_logged_once_with_the_evaluations(corpus, tmp_path):
             assert r[f"{split}_bits_per_char"] == pytest.approx(loss / math.log(2))
             assert 0.0 <= r[f"{split}_accuracy"] <= 1.0
     assert 0.0 <= records[-1]["accuracy"] <= 1.0 and "full_val_loss" in records[-1]
+    # `minigrad evaluate` of the last weights reports the accuracy of the final evaluation.
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "run" / ckpt.LAST)]) == 0
+    assert f"accuracy {records[-1]['accuracy']:.2%}" in capsys.readouterr().out
     if importlib.util.find_spec("matplotlib"):
         assert (tmp_path / "run" / ckpt.PLOT).stat().st_size > 0
 
