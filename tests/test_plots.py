@@ -11,6 +11,7 @@ from models import BigramLM, MultiHeadAttentionLM, SingleHeadAttentionLM, Transf
 from models.cli import main
 from models.plot import attention_weights, plot_attention
 from models.positional_figure import sinusoidal_table
+from tokenizers import CharTokenizer
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 IDS = [1, 4, 2, 7, 3]
@@ -78,3 +79,14 @@ def test_plot_attention_of_a_single_head_run(tmp_path, capsys):
                  "--eval-every", "2", "--eval-batches", "1", "--sample-tokens", "0"]) == 0
     assert main(["plot", "--checkpoint", str(run), "--attention", "ROMEO"]) == 0
     assert (run / "attention.png").stat().st_size > 0 and (run / "loss.png").is_file()
+
+
+def test_the_service_serves_the_attention_of_a_single_head_model():
+    from models.serve.engine import Service
+    tok = CharTokenizer.train("ROMEO: hi")
+    mg.manual_seed(0)
+    model = SingleHeadAttentionLM(tok.vocab_size, 8, n_embd=8).eval()
+    service = Service(model, tok, None, "single", "cpu", None)
+    answer = service.attention(tok.encode("ROMEO"))
+    assert (answer["layers"], answer["heads"]) == (1, 1)
+    assert np.allclose(np.sum(answer["weights"][0][0], -1), 1.0, atol=1e-3)
