@@ -2,7 +2,8 @@
 
     CharTokenizer   one id per character            (char.py)
     WordTokenizer   one id per word or punctuation  (word.py)
-    BPETokenizer    byte-level byte-pair encoding   (bpe.py, training in bpe_train.py)
+    BPETokenizer    byte-level byte-pair encoding   (bpe.py, training in bpe_train.py;
+                    BPETokenizer.from_tiktoken reads tiktoken's ranks files: bpe_ranks.py)
 
 Each has `train(text, ...)`, `encode`, `decode`, `encode_batch`, `vocab_size`,
 `special_tokens`, `save(path)`, `to_json()` and `load(path)` (see base.py). `load(path)` and
