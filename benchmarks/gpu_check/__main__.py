@@ -29,7 +29,7 @@ each phase's own output). The exit status is 0 when every phase ran and every te
 passed, 1 otherwise, 2 when nothing could run.
 
 ``--standin`` rehearses the whole check on a machine without a GPU, with the NumPy stand-in
-for CuPy (tests/cupy_standin.py) and PyTorch on the CPU; every output then says REHEARSAL.
+for CuPy (tests/cupy_standin/) and PyTorch on the CPU; every output then says REHEARSAL.
 ``--quick`` makes every phase small (the fast tests only, small models, few steps), for a
 rehearsal of a few minutes on two cores.
 """
