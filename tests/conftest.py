@@ -32,6 +32,12 @@ settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile("ci")
 
 
+@pytest.fixture
+def float64():
+    """New tensors and layers in float64 (restored to float32 after each test, below)."""
+    minigrad.set_default_dtype(minigrad.float64)
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_default_dtype():
     minigrad.manual_seed(0)
