@@ -74,7 +74,7 @@ MAX_SKIPS = 10  # nan_policy "skip": updates skipped in a row before the run sto
 
 
 class Trainer:
-    def __init__(self, config, run_dir, resume=False, stream=None):
+    def __init__(self, config, run_dir, resume=False, stream=None, live_plot=False):
         # A training step frees and reallocates the same large arrays every step: keep the
         # freed memory in malloc instead of faulting in fresh pages (tiny: 150 -> 108 ms).
         mg.backend.keep_freed_memory()
@@ -82,7 +82,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.rundir = RunDir(run_dir)
         self.resume = resume
-        self.progress = Progress(stream if stream is not None else sys.stderr)
+        # live_plot: the loss curve redrawn in a notebook as training runs (models/live_plot.py)
+        self.progress = Progress(stream if stream is not None else sys.stderr, live_plot)
         self.on_step = None  # callback(step) after every step (tests stop runs with it)
         self._stop_reason = None
         self.stop_signal = None  # the signal that stopped the run, if one did
@@ -202,6 +203,7 @@ class Trainer:
             with mg.detect_anomaly() if self.config.detect_anomaly else contextlib.nullcontext():
                 return self._loop()
         finally:
+            self.progress.close()
             self.rundir.close()
 
     def _loop(self):
@@ -374,6 +376,6 @@ class Trainer:
                 "run_dir": str(self.run_dir)}
 
 
-def train(config, run_dir, resume=False, stream=None):
+def train(config, run_dir, resume=False, stream=None, live_plot=False):
     """Train `config` into `run_dir` (see Trainer); returns the summary dict."""
-    return Trainer(config, run_dir, resume, stream).run()
+    return Trainer(config, run_dir, resume, stream, live_plot).run()
