@@ -15,18 +15,24 @@ from models.base import LanguageModel
 
 
 class Head(nn.Module):
-    """One head of causal self-attention: x (B, T, C) -> (B, T, head_size).
+    """One head of self-attention: x (B, T, C) -> (B, T, head_size).
 
         q, k, v = x W_q^T, x W_k^T, x W_v^T                           (B, T, head_size)
         out = softmax(q k^T / sqrt(head_size) + causal mask) v
-    With a KVCache, x holds only the new positions and k, v are appended to the cache."""
+    ``causal=False`` drops the mask: every position sees the whole window (seed 004's toy
+    model, which predicts from the last position only). With a KVCache, x holds only the
+    new positions and k, v are appended to the cache. ``keep_weights`` (set by
+    ``nn.record_attention``) keeps each call's weights (B, 1, T, S) in ``self.weights``."""
 
-    def __init__(self, n_embd, head_size, dropout=0.0, bias=False):
+    num_heads = 1
+
+    def __init__(self, n_embd, head_size, dropout=0.0, bias=False, causal=True):
         super().__init__()
         self.key = nn.Linear(n_embd, head_size, bias=bias)
         self.query = nn.Linear(n_embd, head_size, bias=bias)
         self.value = nn.Linear(n_embd, head_size, bias=bias)
-        self.dropout = dropout
+        self.dropout, self.causal = dropout, causal
+        self.keep_weights, self.weights = False, None
 
     def forward(self, x, cache=None):
         # One head in the (B, heads, T, D) layout that the attention function and KVCache use.
@@ -34,7 +40,11 @@ class Head(nn.Module):
         if cache is not None:
             k, v = cache.append(k, v)
         out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal,
+            return_weights=self.keep_weights)
+        if self.keep_weights:
+            out, weights = out
+            self.weights = weights.detach()
         return out.squeeze(1)                                        # (B, T, head_size)
 
 
@@ -55,7 +65,8 @@ class _AttentionLM(LanguageModel):
         return self.position_embedding_table(x, offset)              # + positions
 
     def new_cache(self):
-        return [nn.KVCache()]
+        # Without the causal mask earlier positions see later ones: no cache can hold them.
+        return [nn.KVCache()] if self.causal else None
 
 
 class SingleHeadAttentionLM(_AttentionLM):
@@ -63,10 +74,12 @@ class SingleHeadAttentionLM(_AttentionLM):
 
         x = tok_emb(ids) + pos_emb(t);  logits = Linear(head_size, V)(Head(x))"""
 
-    def __init__(self, vocab_size, block_size, n_embd=384, head_size=None, dropout=0.0):
+    def __init__(self, vocab_size, block_size, n_embd=384, head_size=None, dropout=0.0,
+                 causal=True):
         super().__init__(vocab_size, block_size, n_embd)
         head_size = head_size or n_embd
-        self.sa_head = Head(n_embd, head_size, dropout)
+        self.causal = causal
+        self.sa_head = Head(n_embd, head_size, dropout, causal=causal)
         self.lm_head = nn.Linear(head_size, vocab_size)
 
     def forward(self, ids, cache=None):
@@ -83,9 +96,10 @@ class MultiHeadAttentionLM(_AttentionLM):
         x = tok_emb(ids) + pos_emb(t);  x = MHA(x);  [x = FeedForward(x)];  logits = Linear(x)"""
 
     def __init__(self, vocab_size, block_size, n_embd=384, n_head=6, dropout=0.0, bias=False,
-                 feedforward=False):
+                 feedforward=False, causal=True):
         super().__init__(vocab_size, block_size, n_embd)
-        self.sa_heads = nn.MultiHeadAttention(n_embd, n_head, dropout=dropout, causal=True,
+        self.causal = causal
+        self.sa_heads = nn.MultiHeadAttention(n_embd, n_head, dropout=dropout, causal=causal,
                                               bias=bias)
         self.ffwd = nn.FeedForward(n_embd, dropout=dropout, bias=bias) if feedforward else None
         self.lm_head = nn.Linear(n_embd, vocab_size)

@@ -8,6 +8,7 @@
     minigrad presets                                      # list them; `presets tiny` shows one
     minigrad plot --checkpoint runs/tiny --attention "ROMEO:" --positions  # PNGs
     minigrad serve --checkpoint runs/tiny                 # HTTP API + playground, port 8011
+    minigrad tokenize --checkpoint runs/tiny "ROMEO:"     # one token a line: id and piece
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -26,6 +27,7 @@ import sys
 from pathlib import Path
 
 from minigrad import backend
+from models import tokenize_text
 from models.config import Config
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
@@ -88,7 +90,8 @@ def build_parser():
                      help="also print distinct-1/2/3 of the generated tokens (to stderr)")
 
     for name in ("evaluate", "eval"):
-        ev = sub.add_parser(name, help="loss, perplexity and bits per character on a split"
+        ev = sub.add_parser(name, help="loss, perplexity, bits per character and next-token "
+                            "accuracy on a split"
                             if name == "evaluate" else "same as evaluate")
         ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
         ev.add_argument("--split", default="val", choices=("train", "val", "test"))
@@ -109,6 +112,9 @@ def build_parser():
     plot.add_argument("--checkpoint", required=True, help="run directory")
     plot.add_argument("--attention", metavar="PROMPT", help="attention heatmaps for this prompt")
     plot.add_argument("--positions", action="store_true", help="positional-encoding heatmap")
+
+    tokenize_text.add_arguments(sub.add_parser(
+        "tokenize", help="print a text's tokens, one a line (id and piece)"))
 
     srv = sub.add_parser("serve", help="serve a model over HTTP, with a playground page",
                          description="Serve a trained model: an HTTP API (POST /generate, "
@@ -220,7 +226,8 @@ def cmd_evaluate(args):
     result = evaluate_split(model, splits[args.split], config.context, batch_size, tokenizer)
     print(f"{args.split} (step {state['step']}): loss {result['loss']:.4f}  perplexity "
           f"{result['perplexity']:.2f}  bits/char {result['bits_per_char']:.4f}  bits/byte "
-          f"{result['bits_per_byte']:.4f}  over {result['targets']:,} targets")
+          f"{result['bits_per_byte']:.4f}  accuracy {result['accuracy']:.2%}  over "
+          f"{result['targets']:,} targets")
     if args.estimate_batches:
         rng = np.random.default_rng(config.seed + 1)
         est = estimate_loss(model, {args.split: splits[args.split]}, config.context, batch_size,
@@ -287,7 +294,8 @@ def cmd_bench(argv):
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve}
+            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve,
+            "tokenize": tokenize_text.run}
 
 
 def main(argv=None):

@@ -41,12 +41,12 @@ MODELS = {
     "lstm": lambda c, v: LSTMLM(v, emb_dim=c.n_embd, hidden_size=c.hidden_size,
                               num_layers=c.n_layer, dropout=c.dropout),
     "single-head": lambda c, v: SingleHeadAttentionLM(v, c.context, c.n_embd, c.head_size,
-                                                      c.dropout),
+                                                      c.dropout, causal=c.causal),
     "multi-head": lambda c, v: MultiHeadAttentionLM(v, c.context, c.n_embd, c.n_head, c.dropout,
-                                                    c.bias, c.feedforward),
+                                                    c.bias, c.feedforward, causal=c.causal),
     "transformer": lambda c, v: TransformerLM(
         v, c.context, c.n_layer, c.n_head, c.n_embd, c.ff_hidden, c.ff_variant, c.activation,
-        c.dropout, c.bias, c.tie_weights, c.positions, c.norm),
+        c.dropout, c.bias, c.tie_weights, c.positions, c.norm, causal=c.causal),
 }
 
 
@@ -92,6 +92,8 @@ class Config:
                               Choice(POSITIONS))
     norm: str = _setting("pre", "transformer LayerNorm placement: pre or post",
                          Choice(("pre", "post")))
+    causal: bool = _setting(True, "attention models: mask later positions (--no-causal: each "
+                            "position sees the whole window, as seed 004's toy model)", Bool())
     # ---- data
     corpus: Optional[str] = _setting(None, "text file or directory of splits (default: the "
                                      "bundled Tiny Shakespeare)", Maybe(Text()))

@@ -57,12 +57,13 @@ from models.config import build_model
 from models.data import (
     SequentialBatcher, build_tokenizer, default_corpus_path, get_batch, prepare, to_ids,
     training_text)
-from models.evaluate import estimate_loss, evaluate_split
+from models.evaluate import chars_per_token, estimate, evaluate_split, record_fields
 from models.generate import default_prompt, generate
 from models.plot import plot_loss_curve
 from models.progress import Progress
 from models.resources import check_training_memory
 from models.rundir import RunDir, read_log, truncate_log  # noqa: F401 (read_log: for callers)
+from models.step_losses import StepLosses
 from models.stopping import StopOnSignal, all_finite, diverged, is_finite
 from models.validation import InputError
 
@@ -89,6 +90,8 @@ class Trainer:
         self.stop_signal = None  # the signal that stopped the run, if one did
         self.saved_step = None  # the step last.npz holds
         self.skipped = 0  # updates skipped in a row (nan_policy "skip")
+        self.step_losses = StepLosses()  # every step's loss, logged with the evaluations
+        self.chars_per_token = None  # of the train and val splits, for bits per character
 
     # ------------------------------------------------------------ set-up
 
@@ -182,6 +185,7 @@ class Trainer:
         ckpt.check_training_state(self, info, path)
         ckpt.restore_training_state(self, ckpt.load_checkpoint(path), path)
         truncate_log(self.rundir, self.step, self.progress.message)
+        self.step_losses.resume(self.rundir, self.step, self.progress.message)
 
     def save(self, *names):
         """Write checkpoints, never with weights that are not all finite."""
@@ -219,6 +223,7 @@ class Trainer:
                 began = time.perf_counter()
                 loss = self.train_step()
                 self.step += 1
+                self.step_losses.add(self.step, loss)
                 self.elapsed = time.perf_counter() - start
                 self.progress.update(self.step, loss, lr, self.tokens - tokens,
                                      time.perf_counter() - began)
@@ -227,6 +232,7 @@ class Trainer:
                 if self.step % c.eval_every == 0 or self.step == c.steps:
                     self.evaluate()
         if self._stop_reason == "interrupted":
+            self.step_losses.write_partial(self.rundir, self.step)
             self.save(ckpt.LAST)
             self.progress.message(f"interrupted at step {self.step}: saved "
                                   f"{self.run_dir / ckpt.LAST}; continue with --resume")
@@ -319,8 +325,9 @@ class Trainer:
         """Estimate train and val loss, log them, checkpoint, and decide on early stopping."""
         c = self.config
         splits = {name: self.splits[name] for name in ("train", "val")}
-        losses = estimate_loss(self.model, splits, c.context, c.batch_size, c.eval_batches,
-                               np.random.default_rng(c.seed + 1))
+        estimates = estimate(self.model, splits, c.context, c.batch_size, c.eval_batches,
+                             np.random.default_rng(c.seed + 1))
+        losses = {name: e["loss"] for name, e in estimates.items()}
         if not is_finite(losses["train"], losses["val"]):
             raise diverged(self.step, f"the estimated train loss is {losses['train']} and val "
                            f"loss {losses['val']}", self.run_dir, self.saved_step, c)
@@ -329,9 +336,12 @@ class Trainer:
             self.best_val, self.evals_since_best = losses["val"], 0
         else:
             self.evals_since_best += 1
-        record = {"step": self.step, "train_loss": losses["train"], "val_loss": losses["val"],
+        if self.chars_per_token is None:
+            self.chars_per_token = {name: chars_per_token(ids, self.tokenizer)
+                                    for name, ids in splits.items()}
+        record = {"step": self.step, **record_fields(estimates, self.chars_per_token),
                   "lr": self.scheduler.get_last_lr()[0], "tokens": self.tokens,
-                  "time": round(self.elapsed, 3)}
+                  "time": round(self.elapsed, 3), **self.step_losses.take()}
         self.rundir.append_line(ckpt.LOG, json.dumps(record))
         self.progress.evaluation(record, improved)
         if c.patience and self.evals_since_best >= c.patience and self.step < c.steps:
@@ -350,7 +360,8 @@ class Trainer:
             result["full_val"] = full
             self.rundir.append_line(ckpt.LOG, json.dumps({
                 "step": self.step, "full_val_loss": full["loss"],
-                "perplexity": full["perplexity"], "bits_per_char": full["bits_per_char"]}))
+                "perplexity": full["perplexity"], "bits_per_char": full["bits_per_char"],
+                "accuracy": full["accuracy"]}))
             self.progress.message(f"val loss over the whole split (last weights): "
                                   f"{full['loss']:.4f} (perplexity {full['perplexity']:.2f}, "
                                   f"{full['bits_per_char']:.3f} bits/char)")

@@ -26,12 +26,13 @@ POSITIONS = ("learned", "sinusoidal", "rope")
 class TransformerLM(LanguageModel):
     def __init__(self, vocab_size, block_size, n_layer=4, n_head=4, n_embd=128, ff_hidden=None,
                  ff_variant="hw4", activation="gelu", dropout=0.0, bias=False, tie_weights=True,
-                 positions="learned", norm="pre"):
+                 positions="learned", norm="pre", causal=True):
         super().__init__()
         if positions not in POSITIONS:
             raise ValueError(f"TransformerLM: positions must be one of {', '.join(POSITIONS)}, "
                              f"got {positions!r}")
         self.vocab_size, self.block_size, self.context_size = vocab_size, block_size, block_size
+        self.causal = causal  # False: every position sees the whole window (no cache then)
         self.wte = nn.Embedding(vocab_size, n_embd)
         if positions == "learned":
             self.wpe = nn.LearnedPositionalEmbedding(block_size, n_embd)
@@ -42,7 +43,7 @@ class TransformerLM(LanguageModel):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             nn.TransformerBlock(
-                n_embd, n_head, dropout=dropout, norm=norm, causal=True, bias=bias,
+                n_embd, n_head, dropout=dropout, norm=norm, causal=causal, bias=bias,
                 rope=positions == "rope",
                 ff=nn.FeedForward(n_embd, hidden=ff_hidden, activation=activation,
                                   dropout=dropout, variant=ff_variant, bias=bias))
@@ -71,4 +72,4 @@ class TransformerLM(LanguageModel):
         return self.lm_head(self.ln_f(x))                            # (B, T, V)
 
     def new_cache(self):
-        return [nn.KVCache() for _ in self.blocks]
+        return [nn.KVCache() for _ in self.blocks] if self.causal else None
