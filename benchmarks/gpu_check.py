@@ -12,7 +12,7 @@ and recorded as such, and the later phases still run):
     preflight   GPU name, driver, CUDA and CuPy versions; a first kernel of each kind
     tests       python3 -m pytest -m cuda, each test limited (tests/per_test_timeout.py);
                 a run killed by a hung kernel restarts after the test that hung
-    train-step  nanogpt-char and hw4-transformer training steps, minigrad on CuPy against
+    train-step  nanogpt-char and gpt-384 training steps, minigrad on CuPy against
                 PyTorch eager with and without its fused attention, in float32, then under
                 float16 autocast (and bfloat16 where minigrad has it)
     train       nanogpt-char trained on the GPU for up to 500 steps (or its time): the loss
@@ -70,11 +70,11 @@ SUMMARY_RESERVE_S = 10         # kept for writing the summary
 # What each phase does at each size.
 SETTINGS = {
     "full": dict(test_marker="cuda", test_timeout=90, train_steps=500, compare_steps=3,
-                 bench_steps=10, bench_warmup=3, presets=("nanogpt-char", "hw4-transformer"),
+                 bench_steps=10, bench_warmup=3, presets=("nanogpt-char", "gpt-384"),
                  bench_set=(), train_set={}, op_quick=False, op_repeats=5),
     "quick": dict(test_marker="cuda and not slow", test_timeout=120, train_steps=40,
                   compare_steps=3, bench_steps=2, bench_warmup=1,
-                  presets=("nanogpt-char", "hw4-transformer"),
+                  presets=("nanogpt-char", "gpt-384"),
                   bench_set=("n_layer=2", "n_head=2", "n_embd=64", "block_size=64",
                              "batch_size=8"),
                   train_set=dict(n_layer=2, n_head=2, n_embd=64, context=64, batch_size=8),
