@@ -29,6 +29,7 @@ from pathlib import Path
 from minigrad import backend
 from models import tokenize_text
 from models.config import Config
+from models.data import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
 from models.serve import settings as serve_settings
@@ -153,6 +154,8 @@ def cmd_train(args):
     from models.train import Trainer
     overrides = {k: v for k, v in vars(args).items()
                  if k in {f.name for f in dataclasses.fields(Config)}}
+    if "steps" in overrides and "epochs" not in overrides:
+        overrides["epochs"] = None  # a --steps given counts steps, not the preset's epochs
     out = Path(args.out or f"runs/{args.preset}")
     if args.resume:
         from models.checkpoint import CONFIG
@@ -161,8 +164,9 @@ def cmd_train(args):
         config = Config.load(out / CONFIG).replace(**overrides)
     else:
         config = get_preset(args.preset).replace(**overrides)
-    if config.corpus is not None and not Path(config.corpus).exists():
-        raise UsageError(f"{config.corpus}: no such corpus file or directory")
+    if config.corpus is not None and not Path(find_corpus(config.corpus)).exists():
+        raise UsageError(f"{config.corpus}: no such corpus file or directory (nor a bundled "
+                         f"corpus: {', '.join(BUNDLED)})")
     summary = Trainer(config, out, resume=args.resume).run()
     lines = [f"run: {summary['run_dir']}  step {summary['step']}  best val loss (estimate) "
              f"{summary['best_val']:.4f}"]
@@ -214,11 +218,11 @@ def cmd_evaluate(args):
     from models.rundir import RunDir
     model, tokenizer, config, state = load_trained(args.checkpoint, args.device)
     run = RunDir(find_checkpoint(args.checkpoint).parent)  # to check the cache's path
-    corpus = args.corpus or config.corpus or default_corpus_path()
+    corpus = find_corpus(args.corpus or config.corpus or default_corpus_path())
     if not Path(corpus).exists():
         raise UsageError(f"{corpus}: no such corpus file or directory")
     splits = prepare(corpus, run.path / TOKENIZER, run.check(CACHE, directory=True),
-                     config.val_fraction)
+                     config.val_fraction, test_fraction=config.test_fraction)
     if args.split not in splits:
         raise UsageError(f"{corpus}: no {args.split} split (a single file splits into train "
                          f"and val; a directory with test.txt gives a test split)")

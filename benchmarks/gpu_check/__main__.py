@@ -12,7 +12,7 @@ and recorded as such, and the later phases still run):
     preflight   GPU name, driver, CUDA and CuPy versions; a first kernel of each kind
     tests       python3 -m pytest -m cuda, each test limited (tests/per_test_timeout.py);
                 a run killed by a hung kernel restarts after the test that hung
-    train-step  nanogpt-char and hw4-transformer training steps, minigrad on CuPy against
+    train-step  nanogpt-char and gpt-384 training steps, minigrad on CuPy against
                 PyTorch eager with and without its fused attention, in float32, then under
                 float16 autocast (and bfloat16 where minigrad has it)
     train       nanogpt-char trained on the GPU for up to 500 steps (or its time): the loss

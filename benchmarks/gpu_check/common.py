@@ -31,11 +31,11 @@ SUMMARY_RESERVE_S = 10         # kept for writing the summary
 # What each phase does at each size.
 SETTINGS = {
     "full": dict(test_marker="cuda", test_timeout=90, train_steps=500, compare_steps=3,
-                 bench_steps=10, bench_warmup=3, presets=("nanogpt-char", "hw4-transformer"),
+                 bench_steps=10, bench_warmup=3, presets=("nanogpt-char", "gpt-384"),
                  bench_set=(), train_set={}, op_quick=False, op_repeats=5),
     "quick": dict(test_marker="cuda and not slow", test_timeout=120, train_steps=40,
                   compare_steps=3, bench_steps=2, bench_warmup=1,
-                  presets=("nanogpt-char", "hw4-transformer"),
+                  presets=("nanogpt-char", "gpt-384"),
                   bench_set=("n_layer=2", "n_head=2", "n_embd=64", "block_size=64",
                              "batch_size=8"),
                   train_set=dict(n_layer=2, n_head=2, n_embd=64, context=64, batch_size=8),
