@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from minigrad import backend
-from models import tokenize_text
+from models import distributed_launch, tokenize_text
 from models.config import Config
 from models.data import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
@@ -63,6 +63,7 @@ def build_parser():
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last.npz")
     _add_config_flags(train)
+    distributed_launch.add_flags(train)
 
     gen = sub.add_parser("generate", help="sample text from a trained model")
     gen.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
@@ -167,7 +168,12 @@ def cmd_train(args):
     if config.corpus is not None and not Path(find_corpus(config.corpus)).exists():
         raise UsageError(f"{config.corpus}: no such corpus file or directory (nor a bundled "
                          f"corpus: {', '.join(BUNDLED)})")
-    summary = Trainer(config, out, resume=args.resume).run()
+    if distributed_launch.requested(args):
+        summary = distributed_launch.train(args, config, out)
+        if not isinstance(summary, dict):
+            return summary  # the launcher's exit status, or 0 on ranks other than 0
+    else:
+        summary = Trainer(config, out, resume=args.resume).run()
     lines = [f"run: {summary['run_dir']}  step {summary['step']}  best val loss (estimate) "
              f"{summary['best_val']:.4f}"]
     if summary.get("signal"):  # stopped by Ctrl-C or SIGTERM, last.npz saved
@@ -310,6 +316,7 @@ def main(argv=None):
         if argv and argv[0] == "bench":
             return cmd_bench(argv[1:])
         args = build_parser().parse_args(argv)
+        args.argv = argv  # `train --nproc N` hands the same arguments to its ranks
         if args.command is None:
             build_parser().print_help()
             return 2

@@ -111,10 +111,7 @@ class Trainer:
         info = self._check_run_dir()
         corpus = c.corpus or default_corpus_path()
         if info is None:  # a new run learns its tokenizer; a resumed one keeps its own
-            tokenizer = build_tokenizer(c.tokenizer, training_text(corpus), **c.tokenizer_options())
-            data = tokenizer.to_json().encode("utf-8")
-            self.rundir.write_bytes(ckpt.TOKENIZER, data)
-            self.tokenizer, self.tokenizer_digest = tokenizer, hashlib.sha256(data).hexdigest()
+            self.tokenizer, self.tokenizer_digest = self.learn_tokenizer(corpus)
         else:
             self.tokenizer, self.tokenizer_digest = ckpt.read_tokenizer(
                 self.run_dir / ckpt.TOKENIZER, info, self.run_dir / ckpt.LAST)
@@ -143,6 +140,14 @@ class Trainer:
         self.tokens, self.elapsed = 0, 0.0
         if info is not None:
             self._restore(info)
+
+    def learn_tokenizer(self, corpus):
+        """(tokenizer, sha256 of its file) of a new run, learnt from `corpus` and saved."""
+        c = self.config
+        tokenizer = build_tokenizer(c.tokenizer, training_text(corpus), **c.tokenizer_options())
+        data = tokenizer.to_json().encode("utf-8")
+        self.rundir.write_bytes(ckpt.TOKENIZER, data)
+        return tokenizer, hashlib.sha256(data).hexdigest()
 
     def _check_run_dir(self):
         """The checked header of the checkpoint to resume from (or None); never starts
@@ -283,6 +288,7 @@ class Trainer:
                 self.scaler.scale(loss * (1.0 / c.grad_accum)).backward()
                 total += loss.item()
             self.tokens += y.numel()
+        total = self.after_backward(total)
         # Without --amp float16 the scaler passes everything through unchanged.
         self.scaler.unscale_(self.optimizer)
         norm = clip_grad_norm_(self.model.parameters(), c.grad_clip or math.inf)
@@ -295,6 +301,11 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         return loss
+
+    def after_backward(self, loss_sum):
+        """Between backward and the update; returns the loss sum to report. Data-parallel
+        training (models/distributed_train.py) averages gradients and loss over ranks here."""
+        return loss_sum
 
     def _non_finite_step(self, loss, norm):
         """Stop before a NaN reaches the weights, or skip the update (nan_policy "skip")."""

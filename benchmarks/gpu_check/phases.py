@@ -140,7 +140,7 @@ def phase_train_step(opts):
     deadline = now() + opts.budget
     cli, args, env = _bench_cli(opts, ["train-step", "--rounds", "1", "--steps",
                                        str(s["bench_steps"]), "--warmup", str(s["bench_warmup"]),
-                                       "--sdpa-both", "--peak-sizes", "1024,2048"]
+                                       "--peak-sizes", "1024,2048"]
                                 + [a for kv in s["bench_set"] for a in ("--set", kv)])
     precisions = ["off", "float16"] + (["bfloat16"] if opts.bfloat16 else [])
     for amp in precisions:
