@@ -1,6 +1,7 @@
 """Process groups over MPI (mpi4py), for CPU arrays: one process per core or per machine,
 launched by `mpiexec -n N` (locally or with a hostfile)."""
 import sys
+import time
 
 from minigrad.distributed.group import DistributedError, ProcessGroup
 
@@ -41,4 +42,7 @@ class MPIGroup(ProcessGroup):
     def abort(self, message):
         """End every rank of the job (mpiexec stops the others)."""
         sys.stderr.flush()
+        # mpiexec forwards each rank's stderr through a pipe and tears the job down on Abort;
+        # under load it could end before passing on the message just written
+        time.sleep(0.5)
         self.comm.Abort(1)
