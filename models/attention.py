@@ -41,13 +41,19 @@ class Head(nn.Module):
         q, k, v = (layer(x).unsqueeze(1) for layer in (self.query, self.key, self.value))
         if cache is not None:
             k, v = cache.append(k, v)
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal,
-            return_weights=self.keep_weights)
-        if self.keep_weights:
-            out, weights = out
-            self.weights = weights.detach()
-        return out.squeeze(1)                                        # (B, T, head_size)
+        return _attend(self, q, k, v).squeeze(1)                     # (B, T, head_size)
+
+
+def _attend(layer, q, k, v):
+    """softmax(q k^T / sqrt(d) [+ causal mask]) v for a layer with ``dropout``, ``causal`` and
+    ``keep_weights``; the weights (B, H, T, S) go to ``layer.weights`` when it keeps them."""
+    out = F.scaled_dot_product_attention(
+        q, k, v, dropout_p=layer.dropout if layer.training else 0.0, is_causal=layer.causal,
+        return_weights=layer.keep_weights)
+    if layer.keep_weights:
+        out, weights = out
+        layer.weights = weights.detach()
+    return out
 
 
 class HW4MultiHeadAttention(nn.Module):
@@ -87,12 +93,7 @@ class HW4MultiHeadAttention(nn.Module):
         v = self._heads(self.value(x), self.n_embd)
         if cache is not None:
             k, v = cache.append(k, v)
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal,
-            return_weights=self.keep_weights)
-        if self.keep_weights:
-            out, weights = out
-            self.weights = weights.detach()
+        out = _attend(self, q, k, v)
         return self.out_proj(out.transpose(1, 2).reshape(b, t, self.n_head * self.n_embd))
 
     def _heads(self, z, width):
