@@ -28,8 +28,9 @@ import sys
 from pathlib import Path
 
 from minigrad import backend
-from models import generation_grid, positional_figure, tokenize_text
+from models import distributed_launch, generation_grid, positional_figure, tokenize_text
 from models.config import Config
+from models.data import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
 from models.serve import settings as serve_settings
@@ -63,6 +64,7 @@ def build_parser():
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last.npz")
     _add_config_flags(train)
+    distributed_launch.add_flags(train)
 
     gen = sub.add_parser("generate", help="sample text from a trained model")
     gen.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
@@ -160,6 +162,8 @@ def cmd_train(args):
     from models.train import Trainer
     overrides = {k: v for k, v in vars(args).items()
                  if k in {f.name for f in dataclasses.fields(Config)}}
+    if "steps" in overrides and "epochs" not in overrides:
+        overrides["epochs"] = None  # a --steps given counts steps, not the preset's epochs
     out = Path(args.out or f"runs/{args.preset}")
     if args.resume:
         from models.checkpoint import CONFIG
@@ -168,9 +172,15 @@ def cmd_train(args):
         config = Config.load(out / CONFIG).replace(**overrides)
     else:
         config = get_preset(args.preset).replace(**overrides)
-    if config.corpus is not None and not Path(config.corpus).exists():
-        raise UsageError(f"{config.corpus}: no such corpus file or directory")
-    summary = Trainer(config, out, resume=args.resume).run()
+    if config.corpus is not None and not Path(find_corpus(config.corpus)).exists():
+        raise UsageError(f"{config.corpus}: no such corpus file or directory (nor a bundled "
+                         f"corpus: {', '.join(BUNDLED)})")
+    if distributed_launch.requested(args):
+        summary = distributed_launch.train(args, config, out)
+        if not isinstance(summary, dict):
+            return summary  # the launcher's exit status, or 0 on ranks other than 0
+    else:
+        summary = Trainer(config, out, resume=args.resume).run()
     lines = [f"run: {summary['run_dir']}  step {summary['step']}  best val loss (estimate) "
              f"{summary['best_val']:.4f}"]
     if summary.get("signal"):  # stopped by Ctrl-C or SIGTERM, last.npz saved
@@ -221,11 +231,11 @@ def cmd_evaluate(args):
     from models.rundir import RunDir
     model, tokenizer, config, state = load_trained(args.checkpoint, args.device)
     run = RunDir(find_checkpoint(args.checkpoint).parent)  # to check the cache's path
-    corpus = args.corpus or config.corpus or default_corpus_path()
+    corpus = find_corpus(args.corpus or config.corpus or default_corpus_path())
     if not Path(corpus).exists():
         raise UsageError(f"{corpus}: no such corpus file or directory")
     splits = prepare(corpus, run.path / TOKENIZER, run.check(CACHE, directory=True),
-                     config.val_fraction)
+                     config.val_fraction, test_fraction=config.test_fraction)
     if args.split not in splits:
         raise UsageError(f"{corpus}: no {args.split} split (a single file splits into train "
                          f"and val; a directory with test.txt gives a test split)")
@@ -320,6 +330,7 @@ def main(argv=None):
         if argv and argv[0] == "bench":
             return cmd_bench(argv[1:])
         args = build_parser().parse_args(argv)
+        args.argv = argv  # `train --nproc N` hands the same arguments to its ranks
         if args.command is None:
             build_parser().print_help()
             return 2
