@@ -96,6 +96,10 @@ class HW4MultiHeadAttention(nn.Module):
         out = _attend(self, q, k, v)
         return self.out_proj(out.transpose(1, 2).reshape(b, t, self.n_head * self.n_embd))
 
+    @property
+    def num_heads(self):  # the name nn.MultiHeadAttention has (serve reports it)
+        return self.n_head
+
     def _heads(self, z, width):
         """(B, T, H * width) -> (B, H, T, width)."""
         b, t, _ = z.shape

@@ -20,9 +20,11 @@ IDS = [1, 4, 2, 7, 3]
 @pytest.mark.parametrize("make, names, heads", [
     (lambda c: SingleHeadAttentionLM(9, 8, n_embd=8, causal=c), ["sa_head"], 1),
     (lambda c: MultiHeadAttentionLM(9, 8, n_embd=8, n_head=4, causal=c), ["sa_heads"], 4),
+    (lambda c: MultiHeadAttentionLM(9, 8, n_embd=8, n_head=4, attention="hw4", causal=c),
+     ["sa_heads"], 4),
     (lambda c: TransformerLM(9, 8, n_layer=2, n_head=2, n_embd=8, causal=c),
      ["blocks.0.attn", "blocks.1.attn"], 2),
-], ids=["single-head", "multi-head", "transformer"])
+], ids=["single-head", "multi-head", "hw4-multi-head", "transformer"])
 def test_attention_weights_of_every_attention_model(make, names, heads):
     for causal in (True, False):
         mg.manual_seed(0)
@@ -81,12 +83,14 @@ def test_plot_attention_of_a_single_head_run(tmp_path, capsys):
     assert (run / "attention.png").stat().st_size > 0 and (run / "loss.png").is_file()
 
 
-def test_the_service_serves_the_attention_of_a_single_head_model():
+@pytest.mark.parametrize("heads", [1, 2])
+def test_the_service_serves_the_attention_of_hw4_heads(heads):
     from models.serve.engine import Service
     tok = CharTokenizer.train("ROMEO: hi")
     mg.manual_seed(0)
-    model = SingleHeadAttentionLM(tok.vocab_size, 8, n_embd=8).eval()
-    service = Service(model, tok, None, "single", "cpu", None)
+    model = (SingleHeadAttentionLM(tok.vocab_size, 8, n_embd=8) if heads == 1 else
+             MultiHeadAttentionLM(tok.vocab_size, 8, n_embd=8, n_head=2, attention="hw4"))
+    service = Service(model.eval(), tok, None, "hw4", "cpu", None)
     answer = service.attention(tok.encode("ROMEO"))
-    assert (answer["layers"], answer["heads"]) == (1, 1)
-    assert np.allclose(np.sum(answer["weights"][0][0], -1), 1.0, atol=1e-3)
+    assert (answer["layers"], answer["heads"]) == (1, heads)
+    assert np.allclose(np.sum(answer["weights"][0][-1], -1), 1.0, atol=1e-3)
