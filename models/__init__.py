@@ -23,6 +23,7 @@
     evaluate.py     loss, perplexity, bits per character, accuracy; HW4's estimate_loss
     step_losses.py  every step's training loss, kept in log.jsonl with the evaluations
     sentence_windows.py  left-padded sentence windows (seed 004's toy model)
+    toy_attention.py     seed 004's toy attention model, its training and generation
     plot.py         loss curve, attention and position heatmaps (matplotlib, optional)
     positional_figure.py  seed 001's figures of the sinusoidal encoding (plot --positional)
     tokenize_text.py      `minigrad tokenize`: a text's tokens, one a line
