@@ -20,14 +20,15 @@ from tokenizers.bpe import PATTERNS
 from tokenizers.bpe_ranks import RankedBPETokenizer, read_ranks
 
 SPECIALS = {"<|endoftext|>": 700, "<|fim_prefix|>": 701, "<|endofprompt|>": 705}
-SAMPLES = ["Hello world", "  leading and trailing  ", "ROMEO:\nWhat, ho! 12345 apothecary!\n\n  ",
-           "héllo wörld — ünïcode 日本語 🎉", "it's they'll WE'RE", "tabs\tand\r\nlines\n",
-           "a<|endoftext|>b", ""]
+SAMPLES = ["Hello world", "  leading and trailing  ",
+           "ROMEO:\nWhat, ho! 12345 apothecary!\n\n  ", "héllo wörld — ünïcode 日本語 🎉",
+           "it's they'll WE'RE", "tabs\tand\r\nlines\n", "a<|endoftext|>b", ""]
 
 
 @pytest.fixture(scope="module")
 def shakespeare():
-    return (Path(__file__).parents[1] / "models" / "corpora" / "tinyshakespeare.txt").read_text()
+    path = Path(__file__).parents[1] / "models" / "corpora" / "tinyshakespeare.txt"
+    return path.read_text()
 
 
 @pytest.fixture(scope="module")
