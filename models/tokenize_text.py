@@ -46,7 +46,7 @@ def load_tokenizer(args):
         looks_like_json = f.read(64).lstrip().startswith(b"{")
     if looks_like_json:
         return tokenizers.load(path)
-    return BPETokenizer.from_tiktoken(path, encoding=args.encoding)
+    return tokenizers.from_tiktoken(path, encoding=args.encoding)
 
 
 def encode(tokenizer, text, allowed):

@@ -17,7 +17,7 @@ import pytest
 import tokenizers
 from tokenizers import BPETokenizer
 from tokenizers.bpe import PATTERNS
-from tokenizers.bpe_ranks import RankedBPETokenizer, read_ranks
+from tokenizers.bpe_ranks import RankedBPETokenizer, from_tiktoken, read_ranks
 
 SPECIALS = {"<|endoftext|>": 700, "<|fim_prefix|>": 701, "<|endofprompt|>": 705}
 SAMPLES = ["Hello world", "  leading and trailing  ",
@@ -52,7 +52,7 @@ def ranks_file(trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ranked(ranks_file):
-    return BPETokenizer.from_tiktoken(ranks_file[0], pattern="cl100k", special_tokens=SPECIALS)
+    return from_tiktoken(ranks_file[0], pattern="cl100k", special_tokens=SPECIALS)
 
 
 def test_ranks_give_the_tokens_of_the_merges_they_came_from(trained, ranks_file, ranked,
@@ -72,7 +72,7 @@ def test_a_hand_made_ranks_file(tmp_path):
     tokens = [bytes([255 - b]) for b in range(256)] + [b"ab", b"abc", b"bc"]
     path = tmp_path / "hand.tiktoken"
     path.write_text("".join(f"{base64.b64encode(t).decode()} {r}\n" for r, t in enumerate(tokens)))
-    tok = BPETokenizer.from_tiktoken(path, pattern="r50k")
+    tok = from_tiktoken(path, pattern="r50k")
     assert tok.encode("abc") == [257]  # a whole chunk that is a token
     assert tok.encode("xabcd") == [255 - ord("x"), 257, 255 - ord("d")]
     assert tok.encode("bcd") == [258, 255 - ord("d")]
@@ -144,21 +144,21 @@ def test_bad_ranks_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "bad.tiktoken"
     path.write_text(content)
     with pytest.raises(ValueError, match=message):
-        BPETokenizer.from_tiktoken(path)
+        from_tiktoken(path)
 
 
 def test_named_encodings_set_pattern_and_special_tokens(ranks_file, tmp_path):
     path = tmp_path / "cl100k_base.tiktoken"  # the name chooses the encoding
     path.write_bytes(ranks_file[0].read_bytes())
     with pytest.raises(ValueError, match="special token '<|endoftext|>' has id 100257"):
-        BPETokenizer.from_tiktoken(path)  # our toy file is not cl100k_base: its ids are wrong
-    tok = BPETokenizer.from_tiktoken(path, special_tokens={"<|endoftext|>": 700})
+        from_tiktoken(path)  # our toy file is not cl100k_base: its ids are wrong
+    tok = from_tiktoken(path, special_tokens={"<|endoftext|>": 700})
     assert tok.pattern == "cl100k"
-    assert BPETokenizer.from_tiktoken(ranks_file[0], encoding="gpt2",
+    assert from_tiktoken(ranks_file[0], encoding="gpt2",
                                       special_tokens={}).pattern == "r50k"
     assert len(read_ranks(ranks_file[0])) == 700
     with pytest.raises(ValueError, match="unknown encoding 'p50k'"):
-        BPETokenizer.from_tiktoken(path, encoding="p50k")
+        from_tiktoken(path, encoding="p50k")
 
 
 def test_against_tiktoken_on_the_built_ranks(ranks_file, ranked, shakespeare):
@@ -185,7 +185,7 @@ def _cached_cl100k():
 def test_against_tiktoken_cl100k_base():
     tiktoken = pytest.importorskip("tiktoken")
     enc = tiktoken.get_encoding("cl100k_base")  # read from the cache, no network
-    ours = BPETokenizer.from_tiktoken(_cached_cl100k(), encoding="cl100k_base")
+    ours = from_tiktoken(_cached_cl100k(), encoding="cl100k_base")
     text = "I am writing this to demonstrate how a BPE encoder works! <|endoftext|> 12345"
     assert ours.encode(text) == enc.encode(text, allowed_special="all")
     assert ours.vocab_size == enc.n_vocab

@@ -47,9 +47,10 @@ ignores it); disallowed "all" means every special token not allowed. The
 default here allows all of them (tiktoken's allows none, so disallows all): pass
 `allowed_special=set()` for tiktoken's default.
 
-Vocabularies given by ranks. `BPETokenizer.from_tiktoken(path)` reads tiktoken's ranks file
-(GPT-2's r50k_base, GPT-4's cl100k_base, or one of your own) into a tokenizer whose ids are
-the ranks; see bpe_ranks.py.
+Vocabularies given by ranks. `RankedBPETokenizer.from_tiktoken(path)` (bpe_ranks.py, a
+BPETokenizer) reads tiktoken's ranks file (GPT-2's r50k_base, GPT-4's cl100k_base, or one of
+your own) into a tokenizer whose ids are the ranks; `tokenizers.load` reads either kind of
+file.
 
 Exact round trip. `decode(encode(s)) == s` for every Python str, even one holding lone
 surrogates (which UTF-8 forbids): text is encoded with the 'surrogatepass' error handler
@@ -168,15 +169,6 @@ class BPETokenizer(Tokenizer):
     def special_tokens(self):
         return dict(self._special_tokens)
 
-    @classmethod
-    def from_tiktoken(cls, path, encoding=None, pattern=None, special_tokens=None):
-        """The tokenizer of a tiktoken ranks file (one "base64-token rank" per line), its ids
-        the ranks. `encoding` ("cl100k_base", "r50k_base", "gpt2"; by default the file's
-        name if it is one of these) gives the split pattern and special tokens, which
-        `pattern` and `special_tokens` ({string: id}) override. See bpe_ranks.py."""
-        from .bpe_ranks import from_tiktoken
-        return from_tiktoken(path, encoding, pattern, special_tokens)
-
     def encode(self, text, dropout=0.0, seed=None, allowed_special="all",
                disallowed_special="all"):
         """Token ids of `text`. With dropout > 0 each merge is skipped with that probability
@@ -273,8 +265,8 @@ class BPETokenizer(Tokenizer):
     @classmethod
     def from_dict(cls, data, source="<dict>"):
         if "ranks" in data:
-            from .bpe_ranks import RankedBPETokenizer
-            return RankedBPETokenizer.from_dict(data, source)
+            raise ValueError(f"{source}: a tokenizer given by ranks (bpe_ranks.py): read it with "
+                             f"tokenizers.load")
         merges = require(data, "merges", list, source)
         special_tokens = require(data, "special_tokens", list, source)
         pattern = require(data, "pattern", str, source)

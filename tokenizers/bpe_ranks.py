@@ -16,7 +16,7 @@ Checked on reading: each line two fields, base64 and a non-negative integer; the
 could not be encoded). Special tokens have ids of their own from N on, maybe with gaps
 (cl100k_base: 100257..100260 and 100276); an id in a gap decodes to an error.
 
-    tok = BPETokenizer.from_tiktoken("cl100k_base.tiktoken")    # pattern, specials by name
+    tok = RankedBPETokenizer.from_tiktoken("cl100k_base.tiktoken")  # pattern, specials by name
     tok.encode("hello <|endoftext|>", allowed_special=set())     # ValueError: disallowed
 """
 import base64
@@ -69,7 +69,10 @@ def read_ranks(path):
 
 
 def from_tiktoken(path, encoding=None, pattern=None, special_tokens=None):
-    """BPETokenizer.from_tiktoken: a RankedBPETokenizer from a ranks file."""
+    """The tokenizer of a tiktoken ranks file (one "base64-token rank" per line), its ids
+    the ranks. `encoding` ("cl100k_base", "r50k_base", "gpt2"; by default the file's name if
+    it is one of these) gives the split pattern and special tokens, which `pattern` and
+    `special_tokens` ({string: id}) override."""
     stem = Path(path).name.split(".")[0]  # "cl100k_base" of cl100k_base.tiktoken
     if encoding is None and stem in ENCODINGS:
         encoding = stem
