@@ -47,7 +47,7 @@ ignores it); disallowed "all" means every special token not allowed. The
 default here allows all of them (tiktoken's allows none, so disallows all): pass
 `allowed_special=set()` for tiktoken's default.
 
-Vocabularies given by ranks. `RankedBPETokenizer.from_tiktoken(path)` (bpe_ranks.py, a
+Vocabularies given by ranks. `tokenizers.from_tiktoken(path)` (bpe_ranks.py: a
 BPETokenizer) reads tiktoken's ranks file (GPT-2's r50k_base, GPT-4's cl100k_base, or one of
 your own) into a tokenizer whose ids are the ranks; `tokenizers.load` reads either kind of
 file.

@@ -16,7 +16,7 @@ Checked on reading: each line two fields, base64 and a non-negative integer; the
 could not be encoded). Special tokens have ids of their own from N on, maybe with gaps
 (cl100k_base: 100257..100260 and 100276); an id in a gap decodes to an error.
 
-    tok = RankedBPETokenizer.from_tiktoken("cl100k_base.tiktoken")  # pattern, specials by name
+    tok = from_tiktoken("cl100k_base.tiktoken")       # pattern and specials by the file name
     tok.encode("hello <|endoftext|>", allowed_special=set())     # ValueError: disallowed
 """
 import base64
