@@ -82,9 +82,9 @@ class DistributedTrainer(Trainer):
         # the tokenizer rank 0 has just learnt and saved, read rather than learnt again
         return ckpt.read_tokenizer(self.run_dir / ckpt.TOKENIZER, {}, self.run_dir)
 
-    def next_batch(self):
+    def next_batch(self, index):
         """This rank's rows of the step's whole batch."""
-        x, y = super().next_batch()
+        x, y = super().next_batch(index)
         rows = self._rows(x.shape[0])
         return x[rows], y[rows]
 
