@@ -32,7 +32,7 @@ from minigrad.tensor import Tensor
 class DistributedDataParallel(Module):
     def __init__(self, module, group=None, bucket_cap_mb=25.0):
         super().__init__()
-        from minigrad import distributed
+        from minigrad import distributed  # the package imports this module: not at the top
         self.module = module
         self.process_group = group if group is not None else distributed.default_group()
         params = [p for p in module.parameters() if p.requires_grad]
