@@ -55,8 +55,15 @@ def rand(*shape, dtype=None, requires_grad=False, device=None):
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
-    if high is None:
+    """Integers in [low, high) from the seeded generator. PyTorch's two call forms:
+    ``randint(high, size)`` and ``randint(low, high, size)``."""
+    if isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    low, high = int(low), int(high)
+    if low >= high:
+        raise ValueError(f"randint: low ({low}) must be less than high ({high})")
     xp = backend.xp_for_device(device)
     data = backend.generator(xp).integers(low, high, size=_shape(size))
     return Tensor(data, dtype=dtype or backend.int64)

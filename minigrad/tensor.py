@@ -126,6 +126,16 @@ class Tensor(TensorMethods, InPlaceMethods):
         device = "" if self.device == "cpu" else f", device='{self.device}'"
         return f"tensor({np.array2string(self.numpy(), separator=', ', prefix='tensor(')}, dtype={self.dtype}{device}{extra})"
 
+    def __format__(self, spec):
+        """``f"{loss:.4f}"``: as in PyTorch, a 0-d tensor formats as its number; other
+        tensors take no format spec."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"format spec {spec!r} given for a tensor of shape {self.shape}: "
+                            "only a 0-d tensor formats as a number (use .item() or index it)")
+        return str(self)
+
     # ------------------------------------------------------------ autograd
 
     def backward(self, grad=None, create_graph=False):

@@ -3,20 +3,30 @@
     base.py         LanguageModel: the interface every model shares
     simple.py       BigramLM, BigramEmbeddingLM, MLPLM
     recurrent.py    RNNLM, LSTMLM (truncated BPTT, state carried between batches)
-    attention.py    SingleHeadAttentionLM, MultiHeadAttentionLM (HW4 1.3)
+    attention.py    SingleHeadAttentionLM, MultiHeadAttentionLM (HW4 1.3), HW4's heads
     transformer.py  TransformerLM (GPT: learned / sinusoidal / RoPE positions, pre/post-LN)
     config.py       Config (every setting of a run) and build_model
-    presets.py      the named configurations (tiny, hw4-*, nanogpt-char, thesis-bpe, quijote-lstm)
-    data.py         corpus -> token ids -> batches
-    train.py        Trainer: AdamW, schedule, clipping, accumulation, checkpoints, exact resume
+    init.py         initialisation schemes: the model's own, PyTorch's, HW4's, the thesis's
+    presets.py      the named configurations: ours (tiny, gpt-384, nanogpt-char) and the seeds'
+    seed_presets.py the seeds' own (hw4-*, thesis, thesis-v1, quijote-*, copy), field by field
+    data.py         corpus -> token ids -> batches; the bundled corpora
+    windows.py      the Cervantes objective: last position of shuffled stride-1 windows
+    optim_config.py the optimiser (AdamW, Adam, SGD, RMSprop) and schedule of a Config
+    train.py        Trainer: optimiser, schedule, clipping, accumulation, checkpoints, resume
     checkpoint.py   checkpoint files: what they hold, checked before use, loaded
     rundir.py       a run directory: its lock, atomic writes, no symbolic links, the log
     stopping.py     stopping a run without loss: SIGINT/SIGTERM, NaN and infinities
     validation.py   what every flag and file field may be (one check for all of them)
     resources.py    the memory a config needs, corpus size limits, checked up front
     generate.py     sampling: temperature, top-k, top-p, penalties, key/value cache
-    evaluate.py     loss, perplexity, bits per character; HW4's estimate_loss
+    generation_grid.py  the thesis's 17 sampling settings, with distinct-n (generate-grid)
+    evaluate.py     loss, perplexity, bits per character, accuracy; HW4's estimate_loss
+    step_losses.py  every step's training loss, kept in log.jsonl with the evaluations
+    sentence_windows.py  left-padded sentence windows (seed 004's toy model)
+    toy_attention.py     seed 004's toy attention model, its training and generation
     plot.py         loss curve, attention and position heatmaps (matplotlib, optional)
+    positional_figure.py  seed 001's figures of the sinusoidal encoding (plot --positional)
+    tokenize_text.py      `minigrad tokenize`: a text's tokens, one a line
     cli.py          the `minigrad` command
 """
 from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM

@@ -8,6 +8,8 @@
     minigrad presets                                      # list them; `presets tiny` shows one
     minigrad plot --checkpoint runs/tiny --attention "ROMEO:" --positions  # PNGs
     minigrad serve --checkpoint runs/tiny                 # HTTP API + playground, port 8011
+    minigrad tokenize --checkpoint runs/tiny "ROMEO:"     # one token a line: id and piece
+    minigrad generate-grid --checkpoint runs/tiny         # the thesis's 17 sampling settings
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -26,7 +28,9 @@ import sys
 from pathlib import Path
 
 from minigrad import backend
+from models import distributed_launch, generation_grid, positional_figure, tokenize_text
 from models.config import Config
+from models.data import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
 from models.serve import settings as serve_settings
@@ -60,6 +64,7 @@ def build_parser():
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last.npz")
     _add_config_flags(train)
+    distributed_launch.add_flags(train)
 
     gen = sub.add_parser("generate", help="sample text from a trained model")
     gen.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
@@ -88,7 +93,8 @@ def build_parser():
                      help="also print distinct-1/2/3 of the generated tokens (to stderr)")
 
     for name in ("evaluate", "eval"):
-        ev = sub.add_parser(name, help="loss, perplexity and bits per character on a split"
+        ev = sub.add_parser(name, help="loss, perplexity, bits per character and next-token "
+                            "accuracy on a split"
                             if name == "evaluate" else "same as evaluate")
         ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
         ev.add_argument("--split", default="val", choices=("train", "val", "test"))
@@ -105,10 +111,19 @@ def build_parser():
     plot = sub.add_parser("plot", help="draw a run's loss curve, attention or positions",
                           description="Draw loss.png from the run's log.jsonl; with --attention "
                           "also attention.png (every layer and head, for a prompt), with "
-                          "--positions also positions.png (the positional encoding).")
-    plot.add_argument("--checkpoint", required=True, help="run directory")
+                          "--positions also positions.png (the positional encoding). "
+                          "--positional draws seed 001's figures of the sinusoidal encoding "
+                          "and needs no run.")
+    plot.add_argument("--checkpoint", help="run directory (required unless --positional)")
     plot.add_argument("--attention", metavar="PROMPT", help="attention heatmaps for this prompt")
     plot.add_argument("--positions", action="store_true", help="positional-encoding heatmap")
+    positional_figure.add_arguments(plot)
+
+    generation_grid.add_arguments(sub.add_parser(
+        "generate-grid", help="the thesis's 17 sampling settings on one prompt: a Markdown "
+        "table with distinct-1/2/3"))
+    tokenize_text.add_arguments(sub.add_parser(
+        "tokenize", help="print a text's tokens, one a line (id and piece)"))
 
     srv = sub.add_parser("serve", help="serve a model over HTTP, with a playground page",
                          description="Serve a trained model: an HTTP API (POST /generate, "
@@ -147,6 +162,8 @@ def cmd_train(args):
     from models.train import Trainer
     overrides = {k: v for k, v in vars(args).items()
                  if k in {f.name for f in dataclasses.fields(Config)}}
+    if "steps" in overrides and "epochs" not in overrides:
+        overrides["epochs"] = None  # a --steps given counts steps, not the preset's epochs
     out = Path(args.out or f"runs/{args.preset}")
     if args.resume:
         from models.checkpoint import CONFIG
@@ -155,9 +172,15 @@ def cmd_train(args):
         config = Config.load(out / CONFIG).replace(**overrides)
     else:
         config = get_preset(args.preset).replace(**overrides)
-    if config.corpus is not None and not Path(config.corpus).exists():
-        raise UsageError(f"{config.corpus}: no such corpus file or directory")
-    summary = Trainer(config, out, resume=args.resume).run()
+    if config.corpus is not None and not Path(find_corpus(config.corpus)).exists():
+        raise UsageError(f"{config.corpus}: no such corpus file or directory (nor a bundled "
+                         f"corpus: {', '.join(BUNDLED)})")
+    if distributed_launch.requested(args):
+        summary = distributed_launch.train(args, config, out)
+        if not isinstance(summary, dict):
+            return summary  # the launcher's exit status, or 0 on ranks other than 0
+    else:
+        summary = Trainer(config, out, resume=args.resume).run()
     lines = [f"run: {summary['run_dir']}  step {summary['step']}  best val loss (estimate) "
              f"{summary['best_val']:.4f}"]
     if summary.get("signal"):  # stopped by Ctrl-C or SIGTERM, last.npz saved
@@ -208,11 +231,11 @@ def cmd_evaluate(args):
     from models.rundir import RunDir
     model, tokenizer, config, state = load_trained(args.checkpoint, args.device)
     run = RunDir(find_checkpoint(args.checkpoint).parent)  # to check the cache's path
-    corpus = args.corpus or config.corpus or default_corpus_path()
+    corpus = find_corpus(args.corpus or config.corpus or default_corpus_path())
     if not Path(corpus).exists():
         raise UsageError(f"{corpus}: no such corpus file or directory")
     splits = prepare(corpus, run.path / TOKENIZER, run.check(CACHE, directory=True),
-                     config.val_fraction)
+                     config.val_fraction, test_fraction=config.test_fraction)
     if args.split not in splits:
         raise UsageError(f"{corpus}: no {args.split} split (a single file splits into train "
                          f"and val; a directory with test.txt gives a test split)")
@@ -220,7 +243,8 @@ def cmd_evaluate(args):
     result = evaluate_split(model, splits[args.split], config.context, batch_size, tokenizer)
     print(f"{args.split} (step {state['step']}): loss {result['loss']:.4f}  perplexity "
           f"{result['perplexity']:.2f}  bits/char {result['bits_per_char']:.4f}  bits/byte "
-          f"{result['bits_per_byte']:.4f}  over {result['targets']:,} targets")
+          f"{result['bits_per_byte']:.4f}  accuracy {result['accuracy']:.2%}  over "
+          f"{result['targets']:,} targets")
     if args.estimate_batches:
         rng = np.random.default_rng(config.seed + 1)
         est = estimate_loss(model, {args.split: splits[args.split]}, config.context, batch_size,
@@ -241,6 +265,13 @@ def cmd_presets(args):
 
 
 def cmd_plot(args):
+    if args.checkpoint is None:
+        if not args.positional:
+            raise UsageError("plot: --checkpoint RUN is required (except with --positional)")
+        print(positional_figure.run(args))
+        return 0
+    if args.positional:
+        print(positional_figure.run(args))
     from models import plot
     from models.checkpoint import LOG, PLOT, load_trained
     from models.generate import encode_prompt
@@ -287,7 +318,8 @@ def cmd_bench(argv):
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve}
+            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve,
+            "tokenize": tokenize_text.run, "generate-grid": generation_grid.run}
 
 
 def main(argv=None):
@@ -298,6 +330,7 @@ def main(argv=None):
         if argv and argv[0] == "bench":
             return cmd_bench(argv[1:])
         args = build_parser().parse_args(argv)
+        args.argv = argv  # `train --nproc N` hands the same arguments to its ranks
         if args.command is None:
             build_parser().print_help()
             return 2

@@ -1,11 +1,14 @@
-"""Pictures of a run: the loss curve (train and val against step). matplotlib is optional:
-without it the functions say so and return None. Every PNG is written atomically."""
+"""Pictures of a run: the loss curve (every step's training loss, with the evaluations'
+train and val estimates on top), attention maps, positional encodings. matplotlib is
+optional: without it the loss curve says so and returns None, the others raise. Every PNG
+is written atomically."""
 from numbers import Real
 from pathlib import Path
 
 from minigrad.serialization import write_atomically
 
 from models.rundir import read_log
+from models.step_losses import per_step
 
 
 def _pyplot():
@@ -19,9 +22,11 @@ def _pyplot():
 
 
 def plot_loss_curve(log_path, png_path, say=print):
-    """Draw train and val loss of the evaluations in log.jsonl into a PNG; returns its path,
-    or None (with a message) when matplotlib is missing or nothing was logged."""
-    records = [r for r in read_log(log_path, say)
+    """Draw the loss of every step (as HW4 plots it) and the train and val loss of the
+    evaluations in log.jsonl into a PNG; returns its path, or None (with a message) when
+    matplotlib is missing or nothing was logged."""
+    log = read_log(log_path, say)
+    records = [r for r in log
                if isinstance(r.get("train_loss"), Real) and isinstance(r.get("val_loss"), Real)]
     if not records:
         return None
@@ -32,8 +37,13 @@ def plot_loss_curve(log_path, png_path, say=print):
         return None
     steps = [r["step"] for r in records]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(steps, [r["train_loss"] for r in records], "o-", label="train")
-    ax.plot(steps, [r["val_loss"] for r in records], "o-", label="val")
+    step_numbers, step_losses = per_step(log)
+    if step_losses:
+        ax.plot(step_numbers, step_losses, "-", color="0.6", linewidth=0.6, alpha=0.8,
+                label="train, each step")
+    ax.plot(steps, [r["train_loss"] for r in records], "o-", label="train (evaluation)",
+            zorder=3)
+    ax.plot(steps, [r["val_loss"] for r in records], "o-", label="val (evaluation)", zorder=3)
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy loss (nats per token)")
     ax.set_title(Path(png_path).parent.name)
@@ -43,17 +53,19 @@ def plot_loss_curve(log_path, png_path, say=print):
 
 
 def attention_weights(model, ids):
-    """The attention weights of a TransformerLM for one sequence: a list over layers of
-    arrays (n_head, T, T)."""
+    """The attention weights of every attention layer of a model for one sequence: a list
+    of (layer name, array (heads, T, T)), in the order of the model's modules. Works for
+    any model whose attention layers keep their weights (``nn.record_attention``): HW4's
+    single head, the multi-head models, the transformer."""
     import minigrad as mg
     from models.data import device_of, to_ids
-    from models.transformer import TransformerLM
-    if not isinstance(model, TransformerLM):
-        raise ValueError(f"attention heatmaps need a transformer model, not {type(model).__name__}")
     model.check_length(len(ids))
+    names = {id(m): name for name, m in model.named_modules()}
     with mg.no_grad(), mg.nn.record_attention(model) as layers:
+        if not layers:
+            raise ValueError(f"{type(model).__name__} has no attention layers to draw")
         model(to_ids([ids], device_of(model)))
-    return [layer.weights.numpy()[0] for layer in layers]
+    return [(names[id(layer)], layer.weights.numpy()[0]) for layer in layers]
 
 
 def position_table(model):
@@ -72,20 +84,24 @@ def position_table(model):
 
 
 def plot_attention(weights, labels, png_path):
-    """One heatmap per layer and head (rows: layers, columns: heads) of weights[layer]
-    (n_head, T, T): row t is how much position t attends to each earlier position."""
+    """One heatmap per layer and head (rows: layers, columns: heads) of `weights`, a list of
+    (layer name, array (heads, T, T)): row t is how much position t attends to each
+    position (the earlier ones only, in a causal model)."""
     plt = _require_pyplot()
-    layers, heads = len(weights), weights[0].shape[0]
+    layers, heads = len(weights), max(w.shape[0] for _, w in weights)
     fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads + 1, 2.2 * layers + 0.5),
                              squeeze=False)
     ticks = range(len(labels))
     shown = [repr(s)[1:-1] for s in labels]
-    for i in range(layers):
+    small = len(labels) <= 24
+    for i, (name, maps) in enumerate(weights):
         for h in range(heads):
             ax = axes[i][h]
-            ax.imshow(weights[i][h], cmap="viridis", vmin=0, vmax=1)
-            ax.set_title(f"layer {i} head {h}", fontsize=8)
-            small = len(labels) <= 24
+            if h >= maps.shape[0]:
+                ax.axis("off")  # a layer with fewer heads than the widest
+                continue
+            ax.imshow(maps[h], cmap="viridis", vmin=0, vmax=1)
+            ax.set_title(f"{name} head {h}" if maps.shape[0] > 1 else name, fontsize=8)
             ax.set_xticks(ticks if small else [])
             ax.set_yticks(ticks if small else [])
             if small:

@@ -271,6 +271,11 @@ def test_train_step_micro_with_torch(tmp_path, torch):
         assert row[key] is not None, key
     assert row["ratio"] == pytest.approx(row["minigrad_ms"] / row["torch_ms"])
     assert row["peer"] == "torch"
+    # PyTorch at its best: both attentions timed, the faster one is the peer
+    best = min(row["torch_ms"], row["torch_sdpa_ms"])
+    assert row["torch_best_ms"] == best
+    assert row["torch_best"] == ("sdpa" if row["torch_sdpa_ms"] < row["torch_ms"] else "manual")
+    assert row["ratio_best"] == pytest.approx(row["minigrad_ms"] / best)
 
 
 @pytest.mark.torch

@@ -81,9 +81,9 @@ def test_the_gpu_checks_tqdm_stand_in_drives_the_progress(tmp_path):
     import subprocess
     import sys
 
-    from benchmarks import gpu_check
-    env = gpu_check.child_env(False, ["tqdm"])
-    assert env["PYTHONPATH"].split(os.pathsep)[1] == str(gpu_check.FALLBACKS["tqdm"][0])
+    from benchmarks.gpu_check.common import FALLBACKS, child_env
+    env = child_env(False, ["tqdm"])
+    assert env["PYTHONPATH"].split(os.pathsep)[1] == str(FALLBACKS["tqdm"][0])
     script = ("import io, tqdm; from models.progress import Progress\n"
               "log = io.StringIO(); p = Progress(log); p.start(0, 40, 10, 'run')\n"
               "[p.update(s, 1.5, 1e-3, 64, 0.01) for s in range(1, 41)]\n"

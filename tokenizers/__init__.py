@@ -2,7 +2,9 @@
 
     CharTokenizer   one id per character            (char.py)
     WordTokenizer   one id per word or punctuation  (word.py)
-    BPETokenizer    byte-level byte-pair encoding   (bpe.py, training in bpe_train.py)
+    BPETokenizer    byte-level byte-pair encoding   (bpe.py, training in bpe_train.py;
+                    from_tiktoken reads tiktoken's ranks files into a RankedBPETokenizer,
+                    whose ids are the ranks: bpe_ranks.py)
 
 Each has `train(text, ...)`, `encode`, `decode`, `encode_batch`, `vocab_size`,
 `special_tokens`, `save(path)`, `to_json()` and `load(path)` (see base.py). `load(path)` and
@@ -15,13 +17,14 @@ This package needs only the standard library and `regex`; it knows nothing of te
 
 from .base import Tokenizer, parse, read_file
 from .bpe import BPETokenizer
+from .bpe_ranks import RankedBPETokenizer, from_tiktoken
 from .char import CharTokenizer
 from .word import WordTokenizer
 
 TOKENIZER_CLASSES = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
 
-__all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "BPETokenizer", "TOKENIZER_CLASSES",
-           "get_tokenizer_class", "load", "loads"]
+__all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "BPETokenizer", "RankedBPETokenizer",
+           "TOKENIZER_CLASSES", "from_tiktoken", "get_tokenizer_class", "load", "loads"]
 
 
 def get_tokenizer_class(name):
@@ -48,4 +51,6 @@ def _from_data(data, source):
     if not (isinstance(kind, str) and kind in TOKENIZER_CLASSES):
         raise ValueError(f"{source}: unknown tokenizer type {kind!r}; expected one of "
                          f"{', '.join(map(repr, TOKENIZER_CLASSES))}")
+    if kind == "bpe" and "ranks" in data:  # a version 2 file: tokens by rank
+        return RankedBPETokenizer.from_file_data(data, source)
     return TOKENIZER_CLASSES[kind].from_file_data(data, source)

@@ -127,13 +127,13 @@ def masked_fill(x, mask, value):
 def tril(x, diagonal=0):
     """Lower triangle of the last two dimensions; the rest is zero."""
     keep = x.xp.tril(x.xp.ones(x.shape[-2:], dtype=bool), diagonal)
-    return where(keep, x, 0.0)
+    return where(keep, x, const(x.xp.zeros((), x.dtype)))   # keeps x's dtype (bool masks)
 
 
 def triu(x, diagonal=0):
     """Upper triangle of the last two dimensions; the rest is zero."""
     keep = x.xp.triu(x.xp.ones(x.shape[-2:], dtype=bool), diagonal)
-    return where(keep, x, 0.0)
+    return where(keep, x, const(x.xp.zeros((), x.dtype)))   # keeps x's dtype (bool masks)
 
 
 # ---------------------------------------------------------------- gather and scatter

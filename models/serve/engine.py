@@ -36,7 +36,9 @@ class Service:
         self.name, self.device, self.settings = name, device, settings
         self.started = time.time()
         self.lock = ModelLock()
-        self.attention_layers = [m for m in model.modules() if isinstance(m, nn.MultiHeadAttention)]
+        # What nn.record_attention records: every layer that keeps its weights (HW4's single
+        # head as well as multi-head attention).
+        self.attention_layers = [m for m in model.modules() if hasattr(m, "keep_weights")]
         self.stats = collections.Counter(served=0, rejected=0, cancelled=0, tokens=0)
         self.slots = None  # made by the app inside its event loop
 
