@@ -245,7 +245,8 @@ def test_cli_without_torch_end_to_end(tmp_path):
 def test_torch_missing_is_reported(tmp_path, monkeypatch, capsys):
     """The torch worker exits 3 without torch: the row says so, minigrad is still timed."""
     import benchmarks.__main__ as cli
-    real = cli.run_subprocess_json
+    from benchmarks import runner
+    real = runner.run_subprocess_json
 
     def fake(argv, **kw):
         if "benchmarks.torch_worker" in argv:
@@ -254,7 +255,7 @@ def test_torch_missing_is_reported(tmp_path, monkeypatch, capsys):
                                  rows=[{"error": "torch not installed: pip install torch"}])
         return real(argv, **kw)
 
-    monkeypatch.setattr(cli, "run_subprocess_json", fake)
+    monkeypatch.setattr(runner, "run_subprocess_json", fake)
     assert cli.main(["overhead", "--repeats", "3", "--op-warmup", "1", "--out", str(tmp_path),
                      *FAST]) == 0
     text = capsys.readouterr().out
@@ -289,7 +290,7 @@ def test_ops_and_overhead_tables(tmp_path, torch):
 
 
 def test_fit_exponent_and_statements():
-    from benchmarks.__main__ import fit_exponent, scaling_statements
+    from benchmarks.scaling import fit_exponent, scaling_statements
     assert fit_exponent([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
     assert fit_exponent([1], [1]) is None
     rows = [{"axis": "context", "value": t, "minigrad_ms": t * 1.0, "torch_ms": None}

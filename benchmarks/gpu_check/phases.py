@@ -6,7 +6,12 @@ import os
 import subprocess
 from pathlib import Path
 
+from benchmarks.__main__ import build_parser
+from benchmarks.configs import CONFIGS, parse_overrides
 from benchmarks.gpu_check.common import SETTINGS, emit, now
+from benchmarks.op_sweeps import compare_ops, op_specs
+from benchmarks.runner import Env
+from benchmarks.train_step import compare_step
 
 # ---------------------------------------------------------------------------------- phases
 def phase_preflight(opts):
@@ -107,38 +112,22 @@ def _nvidia_smi():
 
 
 def _bench_cli(opts, extra):
-    """The benchmark command line's machinery in this process, set for the GPU (and, in a
-    rehearsal, with PyTorch's side on the CPU, since PyTorch has no GPU there)."""
-    from benchmarks import __main__ as cli
+    """The benchmark command line's arguments and environment in this process, set for the
+    GPU (and, in a rehearsal, with PyTorch's side on the CPU, since PyTorch has no GPU
+    there)."""
     argv = extra + ["--device", "cuda", "--out", str(Path(opts.scratch) / "bench"),
                     "--quiet", "--threads", str(min(os.cpu_count() or 1, 8))]
-    args = cli.build_parser().parse_args(argv)
-    env = cli.Env(args)
     if opts.standin:
-        original_step_argv, original_worker_argv = cli._step_argv, cli.worker_argv
-
-        def step_argv(args, env, side, device, *rest, **kwargs):
-            argv = original_step_argv(args, env, side, device, *rest, **kwargs)
-            if side == "torch":
-                argv[argv.index("--device") + 1] = "cpu"
-            return argv
-
-        def worker_argv(module, *args):
-            argv = original_worker_argv(module, *args)
-            if module == cli.TORCH_WORKER and "--device" in argv:
-                argv[argv.index("--device") + 1] = "cpu"
-            return argv
-
-        cli._step_argv, cli.worker_argv = step_argv, worker_argv
-        env.peer = lambda device: (env.torch_info is not None, env.torch_note)
-    return cli, args, env
+        argv.append("--torch-on-cpu")
+    args = build_parser().parse_args(argv)
+    return args, Env(args)
 
 
 def phase_train_step(opts):
     """Rows of compare_step, one JSON line each as it finishes."""
     s = SETTINGS[opts.size]
     deadline = now() + opts.budget
-    cli, args, env = _bench_cli(opts, ["train-step", "--rounds", "1", "--steps",
+    args, env = _bench_cli(opts, ["train-step", "--rounds", "1", "--steps",
                                        str(s["bench_steps"]), "--warmup", str(s["bench_warmup"]),
                                        "--peak-sizes", "1024,2048"]
                                 + [a for kv in s["bench_set"] for a in ("--set", kv)])
@@ -150,8 +139,8 @@ def phase_train_step(opts):
                 emit({"skipped": f"{name} {amp}: the phase's time is spent"})
                 continue
             args.amp, args.timeout = amp, max(10.0, min(120.0, left - 5))
-            overrides = cli.parse_overrides(args.set, cli.CONFIGS[name])
-            row = cli.compare_step(args, env, name, overrides, "cuda")
+            overrides = parse_overrides(args.set, CONFIGS[name])
+            row = compare_step(args, env, name, overrides, "cuda")
             row["peak_gflops_device"] = env.peaks.get("cuda")
             emit(row)
     if not opts.bfloat16:
@@ -161,12 +150,12 @@ def phase_train_step(opts):
 
 def phase_ops(opts):
     s = SETTINGS[opts.size]
-    cli, args, env = _bench_cli(opts, ["ops", "--rounds", "1", "--repeats",
+    args, env = _bench_cli(opts, ["ops", "--rounds", "1", "--repeats",
                                        str(s["op_repeats"]), "--modes", "fwd,fwdbwd"]
                                 + (["--quick"] if s["op_quick"] else []))
     args.timeout = max(10.0, opts.budget - 10)
-    specs = cli._op_specs(args)
-    for row in cli.compare_ops(args, env, specs, "cuda", "ops"):
+    specs = op_specs(args)
+    for row in compare_ops(args, env, specs, "cuda", "ops"):
         emit(row)
 
 
