@@ -29,7 +29,7 @@ test: $(VENV)/.installed
 check-wheel: $(VENV)/.installed
 	$(BIN)/python .ci/check-wheel
 
-# The GPU check (benchmarks/gpu_check.py): the cuda tests, GPU benchmarks against PyTorch and a
+# The GPU check (benchmarks/gpu_check/): the cuda tests, GPU benchmarks against PyTorch and a
 # short training run, at most 8 minutes, everything under $OUT (else runs/gpu-check). Plain
 # python3 from PATH, no venv: the GPU machine runs the checkout as it is. Rehearsal without a
 # GPU: make gpu-check GPU_CHECK_ARGS="--standin --quick"

@@ -1,7 +1,7 @@
 """minigrad against PyTorch, side by side: `python -m benchmarks SUBCOMMAND [options]`.
 
     train-step   full training steps (forward, backward, optimizer step, zero_grad) of the
-                 presets (`--preset tiny|hw4-transformer|nanogpt-char|lstm-word|quijote-lstm|
+                 presets (`--preset tiny|gpt-384|nanogpt-char|lstm-word|quijote-lstm|
                  all`, comma-separated), minigrad vs PyTorch, with ms/step, tokens/s, GFLOP/s,
                  the fraction of the matmul peak measured in the same run, peak memory and
                  the ratio minigrad/PyTorch

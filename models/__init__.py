@@ -3,12 +3,16 @@
     base.py         LanguageModel: the interface every model shares
     simple.py       BigramLM, BigramEmbeddingLM, MLPLM
     recurrent.py    RNNLM, LSTMLM (truncated BPTT, state carried between batches)
-    attention.py    SingleHeadAttentionLM, MultiHeadAttentionLM (HW4 1.3)
+    attention.py    SingleHeadAttentionLM, MultiHeadAttentionLM (HW4 1.3), HW4's heads
     transformer.py  TransformerLM (GPT: learned / sinusoidal / RoPE positions, pre/post-LN)
     config.py       Config (every setting of a run) and build_model
-    presets.py      the named configurations (tiny, hw4-*, nanogpt-char, thesis-bpe, quijote-lstm)
-    data.py         corpus -> token ids -> batches
-    train.py        Trainer: AdamW, schedule, clipping, accumulation, checkpoints, exact resume
+    init.py         initialisation schemes: the model's own, PyTorch's, HW4's, the thesis's
+    presets.py      the named configurations: ours (tiny, gpt-384, nanogpt-char) and the seeds'
+    seed_presets.py the seeds' own (hw4-*, thesis, thesis-v1, quijote-*, copy), field by field
+    data.py         corpus -> token ids -> batches; the bundled corpora
+    windows.py      the Cervantes objective: last position of shuffled stride-1 windows
+    optim_config.py the optimiser (AdamW, Adam, SGD, RMSprop) and schedule of a Config
+    train.py        Trainer: optimiser, schedule, clipping, accumulation, checkpoints, resume
     checkpoint.py   checkpoint files: what they hold, checked before use, loaded
     rundir.py       a run directory: its lock, atomic writes, no symbolic links, the log
     stopping.py     stopping a run without loss: SIGINT/SIGTERM, NaN and infinities

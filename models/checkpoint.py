@@ -200,9 +200,7 @@ def check_training_state(t, info, path):
     states = _mapping(info["optimizer"]["state"], f"{path}: optimizer.state")
     for index, entry in states.items():
         Int(0, len(params) - 1).validate(f"{path}: optimizer state index", index)
-        # What Adam and AdamW (the trainer's optimizers) keep per parameter.
-        p = params[index]
-        conform(entry, {"step": 0, "exp_avg": p, "exp_avg_sq": p},
+        conform(entry, _optimizer_entry(t.config, params[index]),
                 f"{path}: optimizer.state.{index}")
     check_ranges(info, RANGES, path)
     if t.batcher is not None:
@@ -243,6 +241,16 @@ def _mapping(value, where):
     if not isinstance(value, dict):
         raise InputError(f"{where} should be a mapping, got {type(value).__name__}")
     return value
+
+
+def _optimizer_entry(config, p):
+    """What the run's optimiser keeps per parameter p (models/optim_config.py)."""
+    if config.optimizer in ("adam", "adamw"):
+        return {"step": 0, "exp_avg": p, "exp_avg_sq": p}
+    momentum = {"momentum_buffer": p} if config.momentum else {}
+    if config.optimizer == "rmsprop":
+        return {"step": 0, "square_avg": p, **momentum}
+    return momentum  # sgd
 
 
 def _hidden_arrays(hidden):

@@ -8,6 +8,7 @@
     minigrad presets                                      # list them; `presets tiny` shows one
     minigrad plot --checkpoint runs/tiny --attention "ROMEO:" --positions  # PNGs
     minigrad serve --checkpoint runs/tiny                 # HTTP API + playground, port 8011
+    minigrad tokenize --checkpoint runs/tiny "ROMEO:"     # one token a line: id and piece
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -26,7 +27,9 @@ import sys
 from pathlib import Path
 
 from minigrad import backend
+from models import tokenize_text
 from models.config import Config
+from models.data import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
 from models.serve import settings as serve_settings
@@ -88,7 +91,8 @@ def build_parser():
                      help="also print distinct-1/2/3 of the generated tokens (to stderr)")
 
     for name in ("evaluate", "eval"):
-        ev = sub.add_parser(name, help="loss, perplexity and bits per character on a split"
+        ev = sub.add_parser(name, help="loss, perplexity, bits per character and next-token "
+                            "accuracy on a split"
                             if name == "evaluate" else "same as evaluate")
         ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
         ev.add_argument("--split", default="val", choices=("train", "val", "test"))
@@ -109,6 +113,9 @@ def build_parser():
     plot.add_argument("--checkpoint", required=True, help="run directory")
     plot.add_argument("--attention", metavar="PROMPT", help="attention heatmaps for this prompt")
     plot.add_argument("--positions", action="store_true", help="positional-encoding heatmap")
+
+    tokenize_text.add_arguments(sub.add_parser(
+        "tokenize", help="print a text's tokens, one a line (id and piece)"))
 
     srv = sub.add_parser("serve", help="serve a model over HTTP, with a playground page",
                          description="Serve a trained model: an HTTP API (POST /generate, "
@@ -147,6 +154,8 @@ def cmd_train(args):
     from models.train import Trainer
     overrides = {k: v for k, v in vars(args).items()
                  if k in {f.name for f in dataclasses.fields(Config)}}
+    if "steps" in overrides and "epochs" not in overrides:
+        overrides["epochs"] = None  # a --steps given counts steps, not the preset's epochs
     out = Path(args.out or f"runs/{args.preset}")
     if args.resume:
         from models.checkpoint import CONFIG
@@ -155,8 +164,9 @@ def cmd_train(args):
         config = Config.load(out / CONFIG).replace(**overrides)
     else:
         config = get_preset(args.preset).replace(**overrides)
-    if config.corpus is not None and not Path(config.corpus).exists():
-        raise UsageError(f"{config.corpus}: no such corpus file or directory")
+    if config.corpus is not None and not Path(find_corpus(config.corpus)).exists():
+        raise UsageError(f"{config.corpus}: no such corpus file or directory (nor a bundled "
+                         f"corpus: {', '.join(BUNDLED)})")
     summary = Trainer(config, out, resume=args.resume).run()
     lines = [f"run: {summary['run_dir']}  step {summary['step']}  best val loss (estimate) "
              f"{summary['best_val']:.4f}"]
@@ -208,11 +218,11 @@ def cmd_evaluate(args):
     from models.rundir import RunDir
     model, tokenizer, config, state = load_trained(args.checkpoint, args.device)
     run = RunDir(find_checkpoint(args.checkpoint).parent)  # to check the cache's path
-    corpus = args.corpus or config.corpus or default_corpus_path()
+    corpus = find_corpus(args.corpus or config.corpus or default_corpus_path())
     if not Path(corpus).exists():
         raise UsageError(f"{corpus}: no such corpus file or directory")
     splits = prepare(corpus, run.path / TOKENIZER, run.check(CACHE, directory=True),
-                     config.val_fraction)
+                     config.val_fraction, test_fraction=config.test_fraction)
     if args.split not in splits:
         raise UsageError(f"{corpus}: no {args.split} split (a single file splits into train "
                          f"and val; a directory with test.txt gives a test split)")
@@ -220,7 +230,8 @@ def cmd_evaluate(args):
     result = evaluate_split(model, splits[args.split], config.context, batch_size, tokenizer)
     print(f"{args.split} (step {state['step']}): loss {result['loss']:.4f}  perplexity "
           f"{result['perplexity']:.2f}  bits/char {result['bits_per_char']:.4f}  bits/byte "
-          f"{result['bits_per_byte']:.4f}  over {result['targets']:,} targets")
+          f"{result['bits_per_byte']:.4f}  accuracy {result['accuracy']:.2%}  over "
+          f"{result['targets']:,} targets")
     if args.estimate_batches:
         rng = np.random.default_rng(config.seed + 1)
         est = estimate_loss(model, {args.split: splits[args.split]}, config.context, batch_size,
@@ -287,7 +298,8 @@ def cmd_bench(argv):
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve}
+            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve,
+            "tokenize": tokenize_text.run}
 
 
 def main(argv=None):

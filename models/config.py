@@ -15,8 +15,10 @@ from typing import Optional
 
 from minigrad.serialization import write_atomically
 
-from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM
+from tokenizers.word import SPLITS as WORD_SPLITS
+from models.attention import ATTENTIONS, MultiHeadAttentionLM, SingleHeadAttentionLM
 from models.generate import MAX_NEW_TOKENS
+from models.init import SCHEMES as INITS, apply_init
 from models.recurrent import LSTMLM, RNNLM
 from models.simple import BigramEmbeddingLM, BigramLM, MLPLM
 from models.transformer import POSITIONS, TransformerLM
@@ -24,7 +26,8 @@ from models.validation import Bool, Choice, Float, InputError, Int, Maybe, Pair,
 
 TOKENIZERS = ("char", "word", "bpe")
 SCHEDULES = ("cosine", "constant")
-OPTIMIZERS = ("adamw", "adam")
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
+OBJECTIVES = ("all", "last")
 AMP_MODES = ("off", "float16", "bfloat16")
 NAN_POLICIES = ("stop", "skip")
 MAX_CONFIG_BYTES = 1 << 20  # a config.json larger than this is refused unread
@@ -41,12 +44,13 @@ MODELS = {
     "lstm": lambda c, v: LSTMLM(v, emb_dim=c.n_embd, hidden_size=c.hidden_size,
                               num_layers=c.n_layer, dropout=c.dropout),
     "single-head": lambda c, v: SingleHeadAttentionLM(v, c.context, c.n_embd, c.head_size,
-                                                      c.dropout),
+                                                      c.dropout, causal=c.causal),
     "multi-head": lambda c, v: MultiHeadAttentionLM(v, c.context, c.n_embd, c.n_head, c.dropout,
-                                                    c.bias, c.feedforward),
+                                                    c.bias, c.feedforward, c.attention,
+                                                    causal=c.causal),
     "transformer": lambda c, v: TransformerLM(
         v, c.context, c.n_layer, c.n_head, c.n_embd, c.ff_hidden, c.ff_variant, c.activation,
-        c.dropout, c.bias, c.tie_weights, c.positions, c.norm),
+        c.dropout, c.bias, c.tie_weights, c.positions, c.norm, c.attention, causal=c.causal),
 }
 
 
@@ -92,6 +96,16 @@ class Config:
                               Choice(POSITIONS))
     norm: str = _setting("pre", "transformer LayerNorm placement: pre or post",
                          Choice(("pre", "post")))
+    causal: bool = _setting(True, "attention models: mask later positions (--no-causal: each "
+                            "position sees the whole window, as seed 004's toy model)", Bool())
+    attention: str = _setting("standard", "multi-head, transformer: standard heads (width "
+                              "n_embd / n_head) or hw4 (key and query n_embd / n_head, value "
+                              "n_embd per head, joined by Linear(n_head * n_embd, n_embd))",
+                              Choice(ATTENTIONS))
+    init: str = _setting("model", "weights: model (each model's own), torch (PyTorch's layer "
+                         "defaults), normal (N(0, 0.02), biases 0: HW4) or xavier (Xavier "
+                         "uniform Linear weights, N(0, 0.02) embeddings, biases 0: the thesis)",
+                         Choice(INITS))
     # ---- data
     corpus: Optional[str] = _setting(None, "text file or directory of splits (default: the "
                                      "bundled Tiny Shakespeare)", Maybe(Text()))
@@ -101,13 +115,24 @@ class Config:
     min_freq: Optional[int] = _setting(None, "word: keep words seen at least this often",
                                        Maybe(POSITIVE))
     lower: Optional[bool] = _setting(None, "word: lowercase the text", Maybe(Bool()))
+    word_split: Optional[str] = _setting(None, "word: regex (words, punctuation, newlines) or "
+                                         "spaces (the Cervantes notebook: .!?,:; split off, "
+                                         "then whitespace)", Maybe(Choice(WORD_SPLITS)))
     val_fraction: float = _setting(0.1, "share of a single-file corpus held out for val",
                                    Float(0, 1, low_open=True, high_open=True))
+    test_fraction: float = _setting(0.0, "share of a single-file corpus held out for test, "
+                                    "after val (0: no test split)",
+                                    Float(0, 1, high_open=True))
     context: int = _setting(64, "tokens per training sequence (block size; BPTT length)",
                             POSITIVE)
     batch_size: int = _setting(32, "sequences per micro-batch", POSITIVE)
+    objective: str = _setting("all", "all: loss at every position of random windows; last: "
+                              "loss at the last position of every stride-1 window, shuffled "
+                              "each epoch (the Cervantes notebook)", Choice(OBJECTIVES))
+    epochs: Optional[int] = _setting(None, "objective last: train this many epochs (sets "
+                                     "steps; a --steps given overrides it)", Maybe(POSITIVE))
     # ---- optimisation
-    optimizer: str = _setting("adamw", "adamw or adam", Choice(OPTIMIZERS))
+    optimizer: str = _setting("adamw", "adamw, adam, sgd or rmsprop", Choice(OPTIMIZERS))
     lr: float = _setting(1e-3, "peak learning rate", Float(0))
     min_lr: float = _setting(1e-4, "cosine schedule: the learning rate at the last step",
                              Float(0))
@@ -115,8 +140,15 @@ class Config:
                              Choice(SCHEDULES))
     warmup_steps: int = _setting(100, "linear warmup steps", COUNT)
     betas: tuple = _setting((0.9, 0.99), "Adam betas", Pair(Float(0, 1, high_open=True)))
-    eps: float = _setting(1e-8, "Adam epsilon", Float(0))
-    weight_decay: float = _setting(0.1, "decoupled weight decay, on matrices only", Float(0))
+    eps: float = _setting(1e-8, "Adam and RMSprop epsilon", Float(0))
+    momentum: float = _setting(0.0, "sgd and rmsprop momentum", Float(0))
+    dampening: float = _setting(0.0, "sgd dampening", Float(0, 1))
+    nesterov: bool = _setting(False, "sgd Nesterov momentum", Bool())
+    alpha: float = _setting(0.99, "rmsprop smoothing constant", Float(0, 1))
+    weight_decay: float = _setting(0.1, "weight decay (decoupled for adamw, L2 for the others)",
+                                   Float(0))
+    decay_all: bool = _setting(False, "weight decay on every parameter (as PyTorch's "
+                               "model.parameters()), not only on matrices", Bool())
     grad_clip: float = _setting(1.0, "clip the global gradient norm to this (0: off)", Float(0))
     grad_accum: int = _setting(1, "micro-batches per optimiser step", POSITIVE)
     amp: str = _setting("off", "mixed precision: matmuls in float16 (with dynamic loss "
@@ -200,6 +232,12 @@ class Config:
         if self.amp == "bfloat16" and self.device == "cpu":
             raise InputError(f"{where}amp bfloat16 needs --device cuda (NumPy has no "
                              f"bfloat16); use --amp float16 on the cpu")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise InputError(f"{where}val_fraction {self.val_fraction} + test_fraction "
+                             f"{self.test_fraction} leave nothing to train on")
+        if self.epochs is not None and self.objective != "last":
+            raise InputError(f"{where}epochs counts passes over the stride-1 windows of "
+                             f"objective 'last'; with objective {self.objective!r} use steps")
         if self.model in ("multi-head", "transformer") and self.n_embd % self.n_head:
             raise InputError(f"{where}n_embd {self.n_embd} is not divisible by n_head "
                              f"{self.n_head}")
@@ -210,7 +248,8 @@ class Config:
         if self.tokenizer == "bpe":
             return {"vocab_size": self.vocab_size}
         if self.tokenizer == "word":
-            return {"lower": self.lower, "min_freq": self.min_freq, "max_vocab": self.vocab_size}
+            return {"lower": self.lower, "min_freq": self.min_freq, "max_vocab": self.vocab_size,
+                    "split": self.word_split}
         return {"vocab_size": self.vocab_size}  # char takes none: build_tokenizer rejects one given
 
 
@@ -218,4 +257,4 @@ def build_model(config, vocab_size):
     """The model that `config` describes, for a vocabulary of `vocab_size` tokens, with
     fresh weights drawn from minigrad's seeded generator."""
     config.validate()
-    return MODELS[config.model](config, vocab_size)
+    return apply_init(MODELS[config.model](config, vocab_size), config.init)

@@ -10,13 +10,18 @@
 
 Corpora. `corpus` is one of:
     a UTF-8 text file      split by token position: the first 90% train, the rest val
-                           (as nanoGPT's shakespeare_char; `val_fraction` sets the share).
+                           (as nanoGPT's shakespeare_char; `val_fraction` sets the share;
+                           with `test_fraction`, a test split follows val).
     a directory            holding given splits, WikiText-2 style: wiki.train.tokens /
                            wiki.valid.tokens / wiki.test.tokens, or train.txt / valid.txt
                            (or val.txt) / test.txt. Train and valid are required, test is optional.
     a mapping              {"train": path, "val" (or "valid"): path, "test": path (optional)},
                            for splits that live in different places.
-Tiny Shakespeare is bundled with the package; `default_corpus_path()` finds it.
+    a bundled corpus's name  "shakespeare" (Tiny Shakespeare, the default) or "quijote"
+                           (Don Quijote, both parts, from Project Gutenberg eBook #2000
+                           with its header and licence removed: 2,110,705 characters,
+                           stored gzip-compressed). A file or directory of that name wins.
+A file ending in .gz is decompressed when read.
 
 Token ids are NumPy arrays of uint16 (vocabularies up to 65,536) or uint32, to keep a corpus
 small in memory and on disk. The batch functions return int64 arrays, which the trainer wraps
@@ -31,7 +36,9 @@ a cache file under the final name.
 """
 
 import contextlib
+import gzip
 import hashlib
+import io
 import inspect
 import os
 from collections.abc import Mapping
@@ -43,7 +50,7 @@ import minigrad as mg
 from minigrad.serialization import write_atomically
 
 import tokenizers
-from models.resources import check_corpus_file
+from models.resources import MAX_CORPUS_BYTES, check_corpus_file
 
 SPLIT_FILES = {  # names looked for in a corpus directory, first match wins
     "train": ("wiki.train.tokens", "train.txt"),
@@ -52,6 +59,7 @@ SPLIT_FILES = {  # names looked for in a corpus directory, first match wins
 }
 SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "test": "test"}
 CACHE_FORMAT = b"minigrad token cache v1"  # part of every key: change it to orphan old caches
+BUNDLED = {"shakespeare": "tinyshakespeare.txt", "quijote": "quijote.txt.gz"}
 
 
 # ---------------------------------------------------------------- corpus files and text
@@ -59,6 +67,14 @@ CACHE_FORMAT = b"minigrad token cache v1"  # part of every key: change it to orp
 def default_corpus_path():
     """The bundled Tiny Shakespeare text (1,115,394 characters)."""
     return Path(__file__).parent / "corpora" / "tinyshakespeare.txt"
+
+
+def find_corpus(corpus):
+    """`corpus` as a path: the bundled file of a corpus name (BUNDLED) unless a file or
+    directory of that name exists; any other string or mapping unchanged."""
+    if isinstance(corpus, str) and corpus in BUNDLED and not Path(corpus).exists():
+        return Path(__file__).parent / "corpora" / BUNDLED[corpus]
+    return corpus
 
 
 def corpus_files(corpus):
@@ -69,7 +85,7 @@ def corpus_files(corpus):
     """
     if isinstance(corpus, Mapping):
         return _mapping_files(corpus)
-    path = Path(corpus)
+    path = Path(find_corpus(corpus))
     if path.is_dir():
         return _directory_files(path)
     if path.is_file():
@@ -115,9 +131,24 @@ def read_bytes(path):
         raise FileNotFoundError(f"{path}: no such corpus file (expected a UTF-8 text file)")
     check_corpus_file(path)
     data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = _gunzip(data, path)
     if not data:
         raise ValueError(f"{path}: corpus file is empty (expected UTF-8 text)")
     return data
+
+
+def _gunzip(data, path):
+    """The decompressed bytes of a gzip file, refused past the corpus size limit."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        try:
+            out = f.read(MAX_CORPUS_BYTES + 1)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path}: not a readable gzip file ({e})") from None
+    if len(out) > MAX_CORPUS_BYTES:
+        raise ValueError(f"{path}: decompresses to more than the corpus limit of "
+                         f"{MAX_CORPUS_BYTES:,} bytes; train on a part of it")
+    return out
 
 
 def decode_utf8(data, path):
@@ -192,12 +223,13 @@ def encode_text(text, tokenizer, path="<text>"):
 
 # ---------------------------------------------------------------- cache and splits
 
-def prepare(corpus_path, tokenizer, cache_dir, val_fraction=0.1, digest=None):
+def prepare(corpus_path, tokenizer, cache_dir, val_fraction=0.1, digest=None, test_fraction=0.0):
     """Encode a corpus (see the module docstring), caching the ids in `cache_dir`.
 
     `tokenizer` is a tokenizer or the path of a saved one (`digest`: its file's, if known).
     Returns {"train": ids, "val": ids} plus "test" when the corpus gives one; a single file
-    is split by token position, the last `val_fraction` of its tokens being val."""
+    is split by token position: train, then `val_fraction` of its tokens for val, then
+    `test_fraction` for test (the thesis's 80/10/10)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     files = corpus_files(corpus_path)
@@ -208,7 +240,7 @@ def prepare(corpus_path, tokenizer, cache_dir, val_fraction=0.1, digest=None):
     splits = {split: encode_file(path, tokenizer, digest, cache_dir)
               for split, path in files.items()}
     if "all" in splits:
-        return split_by_position(splits["all"], val_fraction, files["all"])
+        return split_by_position(splits["all"], val_fraction, files["all"], test_fraction)
     return splits
 
 
@@ -227,13 +259,20 @@ def encode_file(path, tokenizer, tokenizer_digest, cache_dir):
     return ids
 
 
-def split_by_position(ids, val_fraction=0.1, source="corpus"):
-    """{"train": the first (1 - val_fraction) of the tokens, "val": the rest}, as nanoGPT does."""
-    num_train = int(len(ids) * (1 - val_fraction))
-    if num_train == 0 or num_train == len(ids):
+def split_by_position(ids, val_fraction=0.1, source="corpus", test_fraction=0.0):
+    """{"train": the first (1 - val_fraction) of the tokens, "val": the rest}, as nanoGPT
+    does; with a `test_fraction`, the last test_fraction of the tokens are "test" and val
+    is the val_fraction before them."""
+    num_test = int(len(ids) * test_fraction)
+    num_train = int(len(ids) * (1 - val_fraction - test_fraction))
+    end_val = len(ids) - num_test
+    if num_train == 0 or num_train == end_val or (test_fraction and num_test == 0):
         raise ValueError(f"{source}: too few tokens ({len(ids)}) to split into train and val "
-                         f"with val_fraction={val_fraction}")
-    return {"train": ids[:num_train], "val": ids[num_train:]}
+                         f"with val_fraction={val_fraction}, test_fraction={test_fraction}")
+    splits = {"train": ids[:num_train], "val": ids[num_train:end_val]}
+    if test_fraction:
+        splits["test"] = ids[end_val:]
+    return splits
 
 
 # ---------------------------------------------------------------- batches

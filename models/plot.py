@@ -1,11 +1,14 @@
-"""Pictures of a run: the loss curve (train and val against step). matplotlib is optional:
-without it the functions say so and return None. Every PNG is written atomically."""
+"""Pictures of a run: the loss curve (every step's training loss, with the evaluations'
+train and val estimates on top), attention maps, positional encodings. matplotlib is
+optional: without it the loss curve says so and returns None, the others raise. Every PNG
+is written atomically."""
 from numbers import Real
 from pathlib import Path
 
 from minigrad.serialization import write_atomically
 
 from models.rundir import read_log
+from models.step_losses import per_step
 
 
 def _pyplot():
@@ -19,9 +22,11 @@ def _pyplot():
 
 
 def plot_loss_curve(log_path, png_path, say=print):
-    """Draw train and val loss of the evaluations in log.jsonl into a PNG; returns its path,
-    or None (with a message) when matplotlib is missing or nothing was logged."""
-    records = [r for r in read_log(log_path, say)
+    """Draw the loss of every step (as HW4 plots it) and the train and val loss of the
+    evaluations in log.jsonl into a PNG; returns its path, or None (with a message) when
+    matplotlib is missing or nothing was logged."""
+    log = read_log(log_path, say)
+    records = [r for r in log
                if isinstance(r.get("train_loss"), Real) and isinstance(r.get("val_loss"), Real)]
     if not records:
         return None
@@ -32,8 +37,13 @@ def plot_loss_curve(log_path, png_path, say=print):
         return None
     steps = [r["step"] for r in records]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(steps, [r["train_loss"] for r in records], "o-", label="train")
-    ax.plot(steps, [r["val_loss"] for r in records], "o-", label="val")
+    step_numbers, step_losses = per_step(log)
+    if step_losses:
+        ax.plot(step_numbers, step_losses, "-", color="0.6", linewidth=0.6, alpha=0.8,
+                label="train, each step")
+    ax.plot(steps, [r["train_loss"] for r in records], "o-", label="train (evaluation)",
+            zorder=3)
+    ax.plot(steps, [r["val_loss"] for r in records], "o-", label="val (evaluation)", zorder=3)
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy loss (nats per token)")
     ax.set_title(Path(png_path).parent.name)

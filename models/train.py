@@ -7,10 +7,13 @@
 One optimiser step: `grad_accum` micro-batches of `batch_size` sequences, each one's loss
 divided by `grad_accum` and backpropagated (so the gradients add up to the gradient of the
 mean); the global gradient norm clipped to `grad_clip`; AdamW (or Adam) with weight decay
-on matrices only; the learning rate of the schedule (linear warmup, then cosine decay to
-`min_lr` at the last step, or constant). Transformers and the other window models learn
-from random windows of the train split (HW4's get_batch); RNNs and LSTMs from contiguous
-chunks, their hidden state carried from chunk to chunk and detached (truncated BPTT).
+as `decay_all` says, or SGD or RMSprop (models/optim_config.py); the learning rate of the
+schedule (linear warmup, then cosine decay to `min_lr` at the last step, or constant).
+Transformers and the other window models learn from random windows of the train split
+(HW4's get_batch); RNNs and LSTMs from contiguous chunks, their hidden state carried from
+chunk to chunk and detached (truncated BPTT). With `objective` "last" every model learns
+the Cervantes notebook's way instead: the last position of shuffled stride-1 windows, epoch
+after epoch (models/windows.py), with the mean training loss of each epoch in the log.
 With `amp` float16 or bfloat16 the forward runs under `minigrad.amp.autocast` (matrix
 products in the low precision, float32 weights); float16 also scales the loss
 (`minigrad.amp.GradScaler`), and a step whose gradients overflow is skipped.
@@ -46,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 import minigrad as mg
-from minigrad import amp, optim
+from minigrad import amp
 from minigrad import functional as F
 from minigrad.nn.utils import clip_grad_norm_
 from minigrad.parallel import split_backward
@@ -57,24 +60,27 @@ from models.config import build_model
 from models.data import (
     SequentialBatcher, build_tokenizer, default_corpus_path, get_batch, prepare, to_ids,
     training_text)
-from models.evaluate import estimate_loss, evaluate_split
+from models.evaluate import chars_per_token, estimate, evaluate_split, record_fields
 from models.generate import default_prompt, generate
+from models.optim_config import build_optimizer, build_scheduler
 from models.plot import plot_loss_curve
 from models.progress import Progress
 from models.resources import check_training_memory
 from models.rundir import RunDir, read_log, truncate_log  # noqa: F401 (read_log: for callers)
+from models.step_losses import StepLosses
 from models.stopping import StopOnSignal, all_finite, diverged, is_finite
 from models.validation import InputError
+from models.windows import LastTokenWindows, objective_loss
 
 # Fields that may change when a run is resumed; any other difference is an error, since
 # the checkpoint could not continue the same run.
-RESUMABLE = {"steps", "eval_every", "eval_batches", "patience", "final_eval", "sample_tokens",
+RESUMABLE = {"steps", "epochs", "eval_every", "eval_batches", "patience", "final_eval", "sample_tokens",
              "device", "description", "nan_policy", "detect_anomaly"}
 MAX_SKIPS = 10  # nan_policy "skip": updates skipped in a row before the run stops anyway
 
 
 class Trainer:
-    def __init__(self, config, run_dir, resume=False, stream=None):
+    def __init__(self, config, run_dir, resume=False, stream=None, live_plot=False):
         # A training step frees and reallocates the same large arrays every step: keep the
         # freed memory in malloc instead of faulting in fresh pages (tiny: 150 -> 108 ms).
         mg.backend.keep_freed_memory()
@@ -82,12 +88,15 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.rundir = RunDir(run_dir)
         self.resume = resume
-        self.progress = Progress(stream if stream is not None else sys.stderr)
+        # live_plot: the loss curve redrawn in a notebook as training runs (models/live_plot.py)
+        self.progress = Progress(stream if stream is not None else sys.stderr, live_plot)
         self.on_step = None  # callback(step) after every step (tests stop runs with it)
         self._stop_reason = None
         self.stop_signal = None  # the signal that stopped the run, if one did
         self.saved_step = None  # the step last.npz holds
         self.skipped = 0  # updates skipped in a row (nan_policy "skip")
+        self.step_losses = StepLosses()  # every step's loss, logged with the evaluations
+        self.chars_per_token = None  # of the train and val splits, for bits per character
 
     # ------------------------------------------------------------ set-up
 
@@ -111,25 +120,25 @@ class Trainer:
                 self.run_dir / ckpt.TOKENIZER, info, self.run_dir / ckpt.LAST)
         check_training_memory(c, self.tokenizer.vocab_size)
         self.splits = prepare(corpus, self.tokenizer, self.run_dir / ckpt.CACHE, c.val_fraction,
-                              self.tokenizer_digest)
+                              self.tokenizer_digest, c.test_fraction)
+        self.windows = (LastTokenWindows(self.splits["train"], c.batch_size, c.context, c.seed)
+                        if c.objective == "last" else None)
+        if c.epochs:  # objective "last": the steps of that many epochs
+            self.config = c = c.replace(steps=c.epochs * len(self.windows))
         self.rundir.write_text(ckpt.CONFIG, c.to_json())
 
         mg.manual_seed(c.seed)
         self.model = build_model(c, self.tokenizer.vocab_size).to(c.device)
         self._check_split_sizes()
-        opt_class = {"adamw": optim.AdamW, "adam": optim.Adam}[c.optimizer]
-        self.optimizer = opt_class(self.model.param_groups(c.weight_decay), lr=c.lr,
-                                   betas=c.betas, eps=c.eps)
+        self.optimizer = build_optimizer(c, self.model)
         # float16 needs loss scaling; bfloat16 has float32's range and does not.
         self.scaler = amp.GradScaler(enabled=c.amp == "float16")
-        min_lr = c.min_lr if c.schedule == "cosine" else c.lr
-        # A run shorter than the warmup (a quick timing, a test) warms up over all of it.
-        self.scheduler = optim.lr_scheduler.WarmupCosineLR(
-            self.optimizer, min(c.warmup_steps, c.steps), c.steps, min_lr)
+        self.scheduler = build_scheduler(c, self.optimizer)
         self.batch_rng = np.random.default_rng(c.seed)
         self.batcher = (SequentialBatcher(self.splits["train"], c.batch_size, c.context)
-                        if self.model.recurrent else None)
+                        if self.model.recurrent and self.windows is None else None)
         self.hidden = None
+        self.epoch_losses = []  # objective "last": the losses of the epoch so far
         self.step, self.best_val, self.evals_since_best = 0, math.inf, 0
         self.tokens, self.elapsed = 0, 0.0
         if info is not None:
@@ -181,6 +190,7 @@ class Trainer:
         ckpt.check_training_state(self, info, path)
         ckpt.restore_training_state(self, ckpt.load_checkpoint(path), path)
         truncate_log(self.rundir, self.step, self.progress.message)
+        self.step_losses.resume(self.rundir, self.step, self.progress.message)
 
     def save(self, *names):
         """Write checkpoints, never with weights that are not all finite."""
@@ -202,6 +212,7 @@ class Trainer:
             with mg.detect_anomaly() if self.config.detect_anomaly else contextlib.nullcontext():
                 return self._loop()
         finally:
+            self.progress.close()
             self.rundir.close()
 
     def _loop(self):
@@ -217,19 +228,34 @@ class Trainer:
                 began = time.perf_counter()
                 loss = self.train_step()
                 self.step += 1
+                self.step_losses.add(self.step, loss)
                 self.elapsed = time.perf_counter() - start
                 self.progress.update(self.step, loss, lr, self.tokens - tokens,
                                      time.perf_counter() - began)
+                if self.windows is not None:
+                    self._epoch_record(loss)
                 if self.on_step is not None:
                     self.on_step(self.step)
                 if self.step % c.eval_every == 0 or self.step == c.steps:
                     self.evaluate()
         if self._stop_reason == "interrupted":
+            self.step_losses.write_partial(self.rundir, self.step)
             self.save(ckpt.LAST)
             self.progress.message(f"interrupted at step {self.step}: saved "
                                   f"{self.run_dir / ckpt.LAST}; continue with --resume")
             return self.summary()
         return self.finish()
+
+    def _epoch_record(self, loss):
+        """Objective "last": log the mean training loss of each epoch (the seed's number)
+        at its end, and of the epoch so far at the last step."""
+        self.epoch_losses.append(loss)
+        per_epoch = len(self.windows)
+        if self.step % per_epoch == 0 or self.step == self.config.steps:
+            record = {"step": self.step, "epoch": round(self.step / per_epoch, 4),
+                      "epoch_train_loss": float(np.mean(self.epoch_losses))}
+            self.rundir.append_line(ckpt.LOG, json.dumps(record))
+            self.epoch_losses = []
 
     def request_stop(self, reason="interrupted"):
         """Stop after the current step (and save last.npz)."""
@@ -241,19 +267,19 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad()
         total = 0.0
-        for _ in range(c.grad_accum):
-            x, y = self.next_batch()
+        for micro in range(c.grad_accum):
+            x, y = self.next_batch(self.step * c.grad_accum + micro)
             if self._split_batches(x):
                 total += split_backward(self._scaled_loss, list(self.model.parameters()), (x, y),
                                         c.threads) * c.grad_accum / self.scaler.get_scale()
             else:
                 with self._autocast():
-                    if self.model.recurrent:
+                    if self.batcher is not None:  # truncated BPTT: the state goes on
                         logits, hidden = self.model(x, self.hidden)
                         self.hidden = detach_state(hidden)
+                        loss = F.cross_entropy(logits, y)
                     else:
-                        logits = self.model(x)
-                    loss = F.cross_entropy(logits, y)
+                        loss = objective_loss(self.model, x, y, c.objective)
                 self.scaler.scale(loss * (1.0 / c.grad_accum)).backward()
                 total += loss.item()
             self.tokens += y.numel()
@@ -286,14 +312,14 @@ class Trainer:
 
     def _split_batches(self, x):
         c = self.config
-        return (c.threads > 1 and c.device == "cpu" and not self.model.recurrent
+        return (c.threads > 1 and c.device == "cpu" and self.batcher is None
                 and x.shape[0] % c.threads == 0)
 
     def _scaled_loss(self, x, y):
         """The loss of a shard, scaled for gradient accumulation and by the loss scaler
         (split_backward reports the mean of these; the caller unscales it again)."""
         with self._autocast():  # in the shard's own thread: autocast is per thread
-            loss = F.cross_entropy(self.model(x), y)
+            loss = objective_loss(self.model, x, y, self.config.objective)
         return self.scaler.scale(loss * (1.0 / self.config.grad_accum))
 
     def _autocast(self):
@@ -301,10 +327,13 @@ class Trainer:
         amp_mode = self.config.amp
         return amp.autocast(amp_mode) if amp_mode != "off" else contextlib.nullcontext()
 
-    def next_batch(self):
-        """(x, y) id tensors: the next chunk (recurrent models) or random windows."""
+    def next_batch(self, index):
+        """(x, y) id tensors: batch `index` of the shuffled windows (objective "last"), the
+        next chunk (recurrent models) or random windows."""
         c = self.config
-        if self.batcher is None:
+        if self.windows is not None:
+            x, y = self.windows.batch(index)
+        elif self.batcher is None:
             x, y = get_batch(self.splits["train"], c.batch_size, c.context, self.batch_rng)
         else:
             if self.batcher.position >= len(self.batcher):  # a new epoch starts from zeros
@@ -317,8 +346,9 @@ class Trainer:
         """Estimate train and val loss, log them, checkpoint, and decide on early stopping."""
         c = self.config
         splits = {name: self.splits[name] for name in ("train", "val")}
-        losses = estimate_loss(self.model, splits, c.context, c.batch_size, c.eval_batches,
-                               np.random.default_rng(c.seed + 1))
+        estimates = estimate(self.model, splits, c.context, c.batch_size, c.eval_batches,
+                             np.random.default_rng(c.seed + 1))
+        losses = {name: e["loss"] for name, e in estimates.items()}
         if not is_finite(losses["train"], losses["val"]):
             raise diverged(self.step, f"the estimated train loss is {losses['train']} and val "
                            f"loss {losses['val']}", self.run_dir, self.saved_step, c)
@@ -327,9 +357,12 @@ class Trainer:
             self.best_val, self.evals_since_best = losses["val"], 0
         else:
             self.evals_since_best += 1
-        record = {"step": self.step, "train_loss": losses["train"], "val_loss": losses["val"],
+        if self.chars_per_token is None:
+            self.chars_per_token = {name: chars_per_token(ids, self.tokenizer)
+                                    for name, ids in splits.items()}
+        record = {"step": self.step, **record_fields(estimates, self.chars_per_token),
                   "lr": self.scheduler.get_last_lr()[0], "tokens": self.tokens,
-                  "time": round(self.elapsed, 3)}
+                  "time": round(self.elapsed, 3), **self.step_losses.take()}
         self.rundir.append_line(ckpt.LOG, json.dumps(record))
         self.progress.evaluation(record, improved)
         if c.patience and self.evals_since_best >= c.patience and self.step < c.steps:
@@ -348,7 +381,8 @@ class Trainer:
             result["full_val"] = full
             self.rundir.append_line(ckpt.LOG, json.dumps({
                 "step": self.step, "full_val_loss": full["loss"],
-                "perplexity": full["perplexity"], "bits_per_char": full["bits_per_char"]}))
+                "perplexity": full["perplexity"], "bits_per_char": full["bits_per_char"],
+                "accuracy": full["accuracy"]}))
             self.progress.message(f"val loss over the whole split (last weights): "
                                   f"{full['loss']:.4f} (perplexity {full['perplexity']:.2f}, "
                                   f"{full['bits_per_char']:.3f} bits/char)")
@@ -374,6 +408,6 @@ class Trainer:
                 "run_dir": str(self.run_dir)}
 
 
-def train(config, run_dir, resume=False, stream=None):
+def train(config, run_dir, resume=False, stream=None, live_plot=False):
     """Train `config` into `run_dir` (see Trainer); returns the summary dict."""
-    return Trainer(config, run_dir, resume, stream).run()
+    return Trainer(config, run_dir, resume, stream, live_plot).run()

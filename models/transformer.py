@@ -2,7 +2,8 @@
 
     ids (B, T)
       -> token embedding (B, T, C) [+ learned or sinusoidal positions] -> dropout
-      -> n_layer x TransformerBlock: causal multi-head self-attention and a feed-forward
+      -> n_layer x TransformerBlock: causal multi-head self-attention (standard heads, or
+         HW4's with values n_embd wide: models/attention.py) and a feed-forward
          network, each with a residual connection; LayerNorm before each (pre-LN, GPT-2)
          or after each residual sum (post-LN, the original transformer); RoPE rotates the
          queries and keys inside attention instead of adding positions to the input
@@ -18,6 +19,7 @@ import math
 
 from minigrad import nn
 
+from models.attention import attention_layer
 from models.base import LanguageModel, init_gpt_
 
 POSITIONS = ("learned", "sinusoidal", "rope")
@@ -26,12 +28,13 @@ POSITIONS = ("learned", "sinusoidal", "rope")
 class TransformerLM(LanguageModel):
     def __init__(self, vocab_size, block_size, n_layer=4, n_head=4, n_embd=128, ff_hidden=None,
                  ff_variant="hw4", activation="gelu", dropout=0.0, bias=False, tie_weights=True,
-                 positions="learned", norm="pre"):
+                 positions="learned", norm="pre", attention="standard", causal=True):
         super().__init__()
         if positions not in POSITIONS:
             raise ValueError(f"TransformerLM: positions must be one of {', '.join(POSITIONS)}, "
                              f"got {positions!r}")
         self.vocab_size, self.block_size, self.context_size = vocab_size, block_size, block_size
+        self.causal = causal  # False: every position sees the whole window (no cache then)
         self.wte = nn.Embedding(vocab_size, n_embd)
         if positions == "learned":
             self.wpe = nn.LearnedPositionalEmbedding(block_size, n_embd)
@@ -42,11 +45,16 @@ class TransformerLM(LanguageModel):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             nn.TransformerBlock(
-                n_embd, n_head, dropout=dropout, norm=norm, causal=True, bias=bias,
+                n_embd, n_head, dropout=dropout, norm=norm, causal=causal, bias=bias,
                 rope=positions == "rope",
                 ff=nn.FeedForward(n_embd, hidden=ff_hidden, activation=activation,
                                   dropout=dropout, variant=ff_variant, bias=bias))
             for _ in range(n_layer))
+        if attention != "standard":  # HW4's heads (models/attention.py) in place of nn's
+            if positions == "rope":
+                raise ValueError("TransformerLM: rope needs the standard attention")
+            for block in self.blocks:
+                block.attn = attention_layer(attention, n_embd, n_head, dropout, causal=causal)
         self.ln_f = nn.LayerNorm(n_embd, bias=bias)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=bias)
         if tie_weights:
@@ -71,4 +79,4 @@ class TransformerLM(LanguageModel):
         return self.lm_head(self.ln_f(x))                            # (B, T, V)
 
     def new_cache(self):
-        return [nn.KVCache() for _ in self.blocks]
+        return [nn.KVCache() for _ in self.blocks] if self.causal else None

@@ -3,7 +3,7 @@
 The 'ci' profile (default) keeps the suite within minutes on two cores; run
 ``pytest --hypothesis-profile=thorough`` for a longer search.
 
-Two switches for the GPU suite (see tests/per_test_timeout.py and tests/cupy_standin.py):
+Two switches for the GPU suite (see tests/per_test_timeout.py and tests/cupy_standin/):
 ``MINIGRAD_TEST_TIMEOUT=SECONDS`` (or ``--per-test-timeout``) fails a test that runs longer,
 and ``MINIGRAD_CUPY_STANDIN=1`` rehearses the ``cuda`` tests on the CPU with a NumPy stand-in
 for CuPy (``MINIGRAD_CUPY_STANDIN=1 python -m pytest -m cuda``)."""
@@ -30,6 +30,12 @@ settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile("ci")
+
+
+@pytest.fixture
+def float64():
+    """New tensors and layers in float64 (restored to float32 after each test, below)."""
+    minigrad.set_default_dtype(minigrad.float64)
 
 
 @pytest.fixture(autouse=True)

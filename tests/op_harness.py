@@ -29,7 +29,7 @@ def _case(name):
 @contextlib.contextmanager
 def devices(name):
     """A second device for the cases that move tensors: the GPU where there is one, else,
-    for the duration of the check, the NumPy stand-in for CuPy (tests/cupy_standin.py),
+    for the duration of the check, the NumPy stand-in for CuPy (tests/cupy_standin/),
     whose arrays are a device of their own to minigrad's backend."""
     if name not in NEEDS_SECOND_DEVICE or mg.cuda.is_available():
         yield

@@ -70,9 +70,10 @@ def test_presets_and_plot(trained, capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     for name in ("tiny", "hw4-bigram", "hw4-bigram-emb", "hw4-single-head", "hw4-multi-head",
-                 "hw4-transformer", "nanogpt-char", "thesis-bpe", "quijote-lstm"):
+                 "hw4-transformer", "gpt-384", "nanogpt-char", "thesis", "thesis-v1",
+                 "quijote-mlp", "quijote-rnn", "quijote-lstm", "quijote-transformer", "copy"):
         assert name in out
-    assert main(["presets", "thesis-bpe"]) == 0
+    assert main(["presets", "thesis"]) == 0
     assert '"vocab_size": 8000' in capsys.readouterr().out
     if importlib.util.find_spec("matplotlib") is None:
         assert main(["plot", "--checkpoint", str(trained)]) == 1

@@ -21,7 +21,7 @@ from minigrad.backend_cuda import rows as cuda_rows
 from minigrad import functional as F
 from minigrad.nn.utils import clip_grad_norm_
 from op_cases import CASES, COND, IDS, TARGET
-from test_nn import GRADCHECK_CASES, gradcheck_layer
+from test_nn_gradcheck import GRADCHECK_CASES, gradcheck_layer
 
 from models.config import Config, build_model
 from models.train import Trainer

@@ -1,4 +1,4 @@
-"""The CuPy stand-in (tests/cupy_standin.py) that rehearses the GPU suite on a CPU: arrays
+"""The CuPy stand-in (tests/cupy_standin/) that rehearses the GPU suite on a CPU: arrays
 that NumPy cannot take for its own, and kernel emulations that catch wrong launches."""
 import os
 import subprocess

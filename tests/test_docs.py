@@ -11,7 +11,7 @@ def test_ops_doc_is_up_to_date():
 def test_graph_drawing_names_ops_and_leaves():
     w = minigrad.randn(3, requires_grad=True)
     dot = to_dot((w * 2).sum(), names={w: "w"})
-    assert '"w"' in dot and "Mul" in dot and "Sum" in dot and "->" in dot
+    assert '"w (3,)"' in dot and "Mul" in dot and "Sum" in dot and "->" in dot
 
 
 READING = DOC.parent / "reading.md"

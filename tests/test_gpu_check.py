@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py without a GPU: it refuses to start, loudly and early, where CuPy or
+"""benchmarks/gpu_check/ without a GPU: it refuses to start, loudly and early, where CuPy or
 the GPU is missing; its summary writer; the per-test timeout it relies on."""
 import json
 import os
@@ -9,7 +9,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from benchmarks import gpu_check
+from benchmarks.gpu_check import common, report
+from benchmarks.gpu_check.__main__ import build_parser
+from benchmarks.gpu_check import check as check_module
+from benchmarks.gpu_check.check import Check
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -30,7 +33,7 @@ def test_without_cupy_it_stops_at_once_with_one_clear_line(tmp_path):
     start = time.monotonic()
     proc = run_check(tmp_path, env=env)
     assert time.monotonic() - start < 60
-    assert proc.returncode == gpu_check.EXIT_NOT_RUN, proc.stderr
+    assert proc.returncode == common.EXIT_NOT_RUN, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("gpu-check: FAILED before starting: CuPy is not available"), last
     out = tmp_path / "out"
@@ -44,7 +47,7 @@ def test_without_cupy_it_stops_at_once_with_one_clear_line(tmp_path):
 def test_without_a_gpu_it_stops_at_once(tmp_path):
     env = dict(os.environ, MINIGRAD_STANDIN_GPUS="0")
     proc = run_check(tmp_path, "--standin", env=env)
-    assert proc.returncode == gpu_check.EXIT_NOT_RUN, proc.stderr
+    assert proc.returncode == common.EXIT_NOT_RUN, proc.stderr
     assert "FAILED before starting: no NVIDIA GPU" in proc.stderr.strip().splitlines()[-1]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["rehearsal"] and summary["status"] == "not run"
@@ -73,7 +76,7 @@ def fake_results(rehearsal=True):
         "phases": {"preflight": {"status": "ok", "seconds": 12.0, "budget_s": 60},
                    "tests": {"status": "failed", "seconds": 80.0, "budget_s": 140,
                              "note": "1 failed, 0 errors"}},
-        "tests": gpu_check.summarise_tests(events, [], TESTS / "nonexistent.log"),
+        "tests": report.summarise_tests(events, [], TESTS / "nonexistent.log"),
         "train_step": [{"config": "nanogpt-char", "amp": "off", "minigrad_ms": 120.0,
                         "torch_ms": 100.0, "ratio": 1.2, "torch_sdpa_ms": 80.0,
                         "ratio_sdpa": 1.5, "minigrad_peak_gpu_mem_mb": 4000.0,
@@ -81,8 +84,8 @@ def fake_results(rehearsal=True):
                        {"note": "bfloat16 not run"}],
         "ops": [{"op": "gelu", "size": [2048, 512], "mode": "fwd", "minigrad_us": 10.0,
                  "torch_us": 8.0, "ratio": 1.25}],
-        "train": gpu_check.summarise_train(train_rows),
-        "compare": gpu_check.summarise_compare(compare_rows),
+        "train": report.summarise_train(train_rows),
+        "compare": report.summarise_compare(compare_rows),
         "fallbacks": [],
         "peak_gpu_mem_mb": 4000.0,
     }
@@ -94,9 +97,9 @@ def test_summary_writer(tmp_path):
     assert summary["tests"]["passed"] == 3 and summary["tests"]["failed_ids"] == ["c"]
     assert summary["train"]["steps"] == 200 and summary["train"]["val_after"] == 3.45
     assert summary["compare"]["agree"] and summary["compare"]["first_abs_diff"] < 1e-4
-    gpu_check.write_summary(tmp_path, summary, train_rows, compare_rows)
+    report.write_summary(tmp_path, summary, train_rows, compare_rows)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert len(names) <= 8 and set(names) <= set(gpu_check.OUTPUT_FILES)
+    assert len(names) <= 8 and set(names) <= set(common.OUTPUT_FILES)
     md = (tmp_path / "summary.md").read_text()
     assert md.startswith("> **REHEARSAL")
     assert "cuda tests: 3 passed, 1 failed, 0 errors, 0 skipped" in md
@@ -112,14 +115,14 @@ def test_summary_writer(tmp_path):
     svg = ET.parse(tmp_path / "loss.svg").getroot()
     assert svg.tag.endswith("svg") and len(svg.findall("{*}polyline")) == 2
     summary, _, _ = fake_results(rehearsal=False)
-    gpu_check.write_summary(tmp_path, summary)
+    report.write_summary(tmp_path, summary)
     assert "REHEARSAL" not in (tmp_path / "summary.md").read_text()
 
 
 def test_compare_flags_losses_that_disagree():
     rows = [{"device": "cuda", "losses": [4.2, 4.1]}, {"device": "cpu", "losses": [4.3, 4.1]}]
-    assert not gpu_check.summarise_compare(rows)["agree"]
-    assert gpu_check.summarise_compare(rows[:1])["cpu_losses"] is None
+    assert not report.summarise_compare(rows)["agree"]
+    assert report.summarise_compare(rows[:1])["cpu_losses"] is None
 
 
 def test_per_test_timeout_fails_the_test_and_goes_on(tmp_path):
@@ -144,7 +147,7 @@ def test_per_test_timeout_fails_the_test_and_goes_on(tmp_path):
                            "--progress-file", str(progress), str(tmp_path / "test_slow.py")],
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
     assert time.monotonic() - start < 30
-    events = gpu_check.read_jsonl(progress)
+    events = common.read_jsonl(progress)
     ends = {r["nodeid"].split("::")[-1]: r["outcome"] for r in events if r["event"] == "end"}
     assert ends == {"test_sleeps": "failed", "test_quick": "passed"}, proc.stdout
     # the last test blocked the alarm: faulthandler ended the process, stack in the file
@@ -157,8 +160,8 @@ def test_per_test_timeout_fails_the_test_and_goes_on(tmp_path):
 def test_a_hung_test_is_recorded_and_the_run_goes_on_after_it(tmp_path, monkeypatch):
     """The tests phase: a pytest run that the hard timeout ended inside test b is started
     again without a and b; the summary counts every test once and names b as hung."""
-    args = gpu_check.build_parser().parse_args(["--out", str(tmp_path / "out"), "--standin"])
-    check = gpu_check.Check(args)
+    args = build_parser().parse_args(["--out", str(tmp_path / "out"), "--standin"])
+    check = Check(args)
     calls = []
 
     def fake_run(argv, timeout, env, stdout, stderr=None):
@@ -175,7 +178,7 @@ def test_a_hung_test_is_recorded_and_the_run_goes_on_after_it(tmp_path, monkeypa
                                     "duration": 0.1}) + "\n")
         return 0, 1.0
 
-    monkeypatch.setattr(gpu_check, "run_limited", fake_run)
+    monkeypatch.setattr(check_module, "run_limited", fake_run)
     check.run_tests(budget=100)
     tests = check.summary["tests"]
     assert len(calls) == 2 and tests["attempts"] == 2

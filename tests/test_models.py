@@ -23,6 +23,9 @@ VARIANTS = [(kind, {}) for kind in MODELS] + [
     ("multi-head", dict(feedforward=True, bias=True)),
     ("mlp", dict(mlp_window=3, n_layer=2, activation="relu")),
     ("lstm", dict(n_layer=2)),
+    ("multi-head", dict(attention="hw4", init="torch")),
+    ("transformer", dict(attention="hw4", bias=True, tie_weights=False, init="normal")),
+    ("transformer", dict(init="xavier", norm="post")),
 ]
 IDS = [f"{kind}-{'-'.join(f'{k}={v}' for k, v in extra.items())}" if extra else kind
        for kind, extra in VARIANTS]

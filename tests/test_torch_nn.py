@@ -1,7 +1,7 @@
 """The PyTorch-shaped layers, losses and functions against PyTorch itself: the same weights
 (a PyTorch state dict loaded as it is), the same inputs, then the outputs and the gradient
 of every input and parameter, to 1e-9 in float64 and 1e-5 in float32. Skipped where torch
-is not installed; the finite-difference checks of the same layers are in test_nn.py."""
+is not installed; the finite-difference checks of the same layers are in test_nn_gradcheck.py."""
 import math
 import warnings
 

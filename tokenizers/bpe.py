@@ -38,6 +38,17 @@ step, which yields varied segmentations of the same text for training (no cache 
 
 Special tokens (e.g. "<|endoftext|>") get the ids after the merges. They are found in the
 text by exact match before pre-splitting and are never split; training ignores them.
+`encode(text, allowed_special=..., disallowed_special=...)` chooses which ones count, with
+tiktoken's meaning: only the allowed ones are encoded as special tokens; text equal to a
+disallowed one is an error (so that user text cannot smuggle in a control token); one
+neither allowed nor disallowed is encoded as ordinary text. Both take "all" or a collection
+of special-token strings; disallowed "all" means every special token not allowed. The
+default here allows all of them (tiktoken's allows none, so disallows all): pass
+`allowed_special=set()` for tiktoken's default.
+
+Vocabularies given by ranks. `BPETokenizer.from_tiktoken(path)` reads tiktoken's ranks file
+(GPT-2's r50k_base, GPT-4's cl100k_base, or one of your own) into a tokenizer whose ids are
+the ranks; see bpe_ranks.py.
 
 Exact round trip. `decode(encode(s)) == s` for every Python str, even one holding lone
 surrogates (which UTF-8 forbids): text is encoded with the 'surrogatepass' error handler
@@ -59,6 +70,13 @@ PATTERNS = {
     "gpt2": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""",
     "gpt4": (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}"""
              r"""| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""),
+    # tiktoken's patterns as it ships them today, for its ranks files: "gpt2" and "gpt4"
+    # above split alike except that these keep a run of whitespace that ends the text whole
+    # ("\n  " at the end is one chunk here, two above).
+    "r50k": (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++"""
+             r"""|\s++$|\s+(?!\S)|\s"""),
+    "cl100k": (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+"""
+               r"""| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""),
 }
 # A custom pattern's time limit on a text: seconds, plus seconds per character (generous: a
 # sane pattern splits well over 50,000 characters a second).
@@ -83,10 +101,14 @@ def from_bytes(data):
 
 class BPETokenizer(Tokenizer):
     type = "bpe"
+    # Files: version 1 holds merges (what train() learns), version 2 ranks (bpe_ranks.py).
+    version = 2
 
     def __init__(self, merges, pattern="gpt4", special_tokens=()):
         """merges: list of pairs (a, b), merge k making token 256 + k; pattern: "gpt2",
-        "gpt4" or a regex; special_tokens: strings, given ids after the merges in order."""
+        "gpt4" (or tiktoken's "r50k", "cl100k") or a regex; special_tokens: strings, given
+        ids after the merges in order."""
+        self.version = 1  # a merges file stays readable by versions that know only those
         self.pattern = pattern
         self.split_pattern = compile_pattern(pattern)
         self.time_limited = pattern not in PATTERNS
@@ -114,6 +136,7 @@ class BPETokenizer(Tokenizer):
             self.vocab.append(to_bytes(token))
         self.special_pattern = special_token_pattern(special_tokens)
         self.cache = {}
+        self.allowed_patterns = {}  # frozenset of allowed special tokens -> their regex
 
     @classmethod
     def train(cls, text, vocab_size, pattern="gpt4", special_tokens=None):
@@ -144,14 +167,26 @@ class BPETokenizer(Tokenizer):
     def special_tokens(self):
         return dict(self._special_tokens)
 
-    def encode(self, text, dropout=0.0, seed=None):
+    @classmethod
+    def from_tiktoken(cls, path, encoding=None, pattern=None, special_tokens=None):
+        """The tokenizer of a tiktoken ranks file (one "base64-token rank" per line), its ids
+        the ranks. `encoding` ("cl100k_base", "r50k_base", "gpt2"; by default the file's
+        name if it is one of these) gives the split pattern and special tokens, which
+        `pattern` and `special_tokens` ({string: id}) override. See bpe_ranks.py."""
+        from .bpe_ranks import from_tiktoken
+        return from_tiktoken(path, encoding, pattern, special_tokens)
+
+    def encode(self, text, dropout=0.0, seed=None, allowed_special="all",
+               disallowed_special="all"):
         """Token ids of `text`. With dropout > 0 each merge is skipped with that probability
-        (BPE-dropout), drawing from random.Random(seed)."""
+        (BPE-dropout), drawing from random.Random(seed). allowed_special and
+        disallowed_special: which special tokens count, as in tiktoken (module docstring)."""
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        special_pattern = self._special_pattern(text, allowed_special, disallowed_special)
         rng = random.Random(seed) if dropout else None
         ids = []
-        for piece, is_special in split_special(text, self.special_pattern):
+        for piece, is_special in split_special(text, special_pattern):
             if is_special:
                 ids.append(self._special_tokens[piece])
             elif rng is None:
@@ -167,6 +202,41 @@ class BPETokenizer(Tokenizer):
                 for chunk in split_chunks(piece, self.split_pattern, self.time_limited):
                     ids.extend(self._encode_chunk(chunk, dropout, rng))
         return ids
+
+    def _special_pattern(self, text, allowed, disallowed):
+        """The regex of the allowed special tokens (None: none), after checking that `text`
+        holds none of the disallowed ones."""
+        every = set(self._special_tokens)
+        allowed = every if allowed == "all" else self._special_names(allowed, "allowed_special")
+        if disallowed == "all":
+            disallowed = every - allowed
+        else:
+            disallowed = self._special_names(disallowed, "disallowed_special")
+        if disallowed:
+            found = special_token_pattern(sorted(disallowed)).search(text)
+            if found:
+                raise ValueError(
+                    f"the text holds {found.group()!r} at character {found.start()}, a special "
+                    f"token that is disallowed: pass allowed_special={{{found.group()!r}}} to "
+                    f"encode it as that token, or disallowed_special=() to encode it as text")
+        if allowed == every:
+            return self.special_pattern
+        key = frozenset(allowed)
+        if key not in self.allowed_patterns:
+            self.allowed_patterns[key] = special_token_pattern(sorted(allowed))
+        return self.allowed_patterns[key]
+
+    def _special_names(self, names, argument):
+        """`names` (a collection of special-token strings) as a set, each checked."""
+        if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+            raise ValueError(f"{argument} must be 'all' or a collection of special tokens, "
+                             f"got {names!r}")
+        names = set(names)
+        unknown = sorted(map(repr, names - set(self._special_tokens)))
+        if unknown:
+            raise ValueError(f"{argument}: {', '.join(unknown)} not among the special tokens "
+                             f"of this tokenizer ({sorted(self._special_tokens) or 'none'})")
+        return names
 
     def decode(self, ids):
         self._check_ids(ids)
@@ -201,6 +271,9 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def from_dict(cls, data, source="<dict>"):
+        if "ranks" in data:
+            from .bpe_ranks import RankedBPETokenizer
+            return RankedBPETokenizer.from_dict(data, source)
         merges = require(data, "merges", list, source)
         special_tokens = require(data, "special_tokens", list, source)
         pattern = require(data, "pattern", str, source)

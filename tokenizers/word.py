@@ -6,6 +6,10 @@ characters, one punctuation character, or a newline. Newlines are tokens so that
 structure of a play or a novel survives; all other whitespace (spaces, tabs, \\r) only
 separates tokens and is dropped.
 
+With `split="spaces"` (the Cervantes notebook's tokenizer) the text is instead cut by
+whitespace alone, after a space is put on each side of `. ! ? , : ;`: other punctuation stays
+inside its word ("¿quién", "mancha»") and newlines are not tokens.
+
 Vocabulary and ids (with `lower=True` the text is lowercased first, in training and encoding):
     0 <pad>   1 <unk>   2 <bos>   3 <eos>
     4...      tokens seen at least `min_freq` times, most frequent first; ties keep the order
@@ -33,6 +37,8 @@ from .base import Tokenizer, require
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 UNK_ID = 1
 TOKEN_PATTERN = regex.compile(r"\w+|[^\w\s]|\n")
+SEED_PUNCTUATION = regex.compile(r"([.!?,:;])")
+SPLITS = ("regex", "spaces")
 NO_SPACE_AROUND = {"'", "-", "\n"}
 NO_SPACE_BEFORE = set(",.;:!?)]}»”’%") | NO_SPACE_AROUND
 NO_SPACE_AFTER = set("([{¿¡«“‘") | NO_SPACE_AROUND
@@ -41,16 +47,19 @@ NO_SPACE_AFTER = set("([{¿¡«“‘") | NO_SPACE_AROUND
 class WordTokenizer(Tokenizer):
     type = "word"
 
-    def __init__(self, words, lower=False):
+    def __init__(self, words, lower=False, split="regex"):
         """`words`: the vocabulary in id order, after the four specials."""
-        self.lower = lower
+        if split not in SPLITS:
+            raise ValueError(f"word tokenizer: split must be one of {', '.join(SPLITS)}, "
+                             f"got {split!r}")
+        self.lower, self.split = lower, split
         self.tokens = SPECIALS + list(words)
         self.token_to_id = {t: i for i, t in enumerate(self.tokens)}
         if len(self.token_to_id) != len(self.tokens):
             raise ValueError("vocabulary words must be distinct and differ from the specials")
 
     @classmethod
-    def train(cls, text, lower=False, min_freq=1, max_vocab=None):
+    def train(cls, text, lower=False, min_freq=1, max_vocab=None, split="regex"):
         """Count tokens; keep those seen >= min_freq times, at most max_vocab ids in all."""
         if not text:
             raise ValueError("cannot train a word tokenizer on empty text")
@@ -59,14 +68,14 @@ class WordTokenizer(Tokenizer):
         if max_vocab is not None and max_vocab <= len(SPECIALS):
             raise ValueError(f"max_vocab must exceed the {len(SPECIALS)} special tokens, "
                              f"got {max_vocab}")
-        counts = Counter(split_words(text, lower))  # keys in order of first occurrence
+        counts = Counter(split_words(text, lower, split))  # keys in order of first occurrence
         if not counts:
             raise ValueError("training text holds no words, punctuation or newlines")
         # sorted() is stable, so equal counts keep the order of first occurrence.
         words = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: -counts[w])
         if max_vocab is not None:
             words = words[:max_vocab - len(SPECIALS)]
-        return cls(words, lower=lower)
+        return cls(words, lower=lower, split=split)
 
     @property
     def vocab_size(self):
@@ -78,7 +87,7 @@ class WordTokenizer(Tokenizer):
 
     def encode(self, text):
         token_to_id = self.token_to_id
-        return [token_to_id.get(t, UNK_ID) for t in split_words(text, self.lower)]
+        return [token_to_id.get(t, UNK_ID) for t in split_words(text, self.lower, self.split)]
 
     def decode(self, ids):
         self._check_ids(ids)
@@ -86,10 +95,10 @@ class WordTokenizer(Tokenizer):
 
     def normalize(self, text):
         """What decode(encode(text)) gives when every word of `text` is in the vocabulary."""
-        return join_words(split_words(text, self.lower))
+        return join_words(split_words(text, self.lower, self.split))
 
     def to_dict(self):
-        return {"lower": self.lower, "words": self.tokens[len(SPECIALS):]}
+        return {"lower": self.lower, "split": self.split, "words": self.tokens[len(SPECIALS):]}
 
     @classmethod
     def from_dict(cls, data, source="<dict>"):
@@ -97,14 +106,19 @@ class WordTokenizer(Tokenizer):
         if not all(isinstance(w, str) and w for w in words):
             raise ValueError(f"{source}: field 'words' should hold non-empty strings")
         try:
-            return cls(words, lower=require(data, "lower", bool, source))
+            return cls(words, lower=require(data, "lower", bool, source),
+                       split=data.get("split", "regex"))  # files before "split": regex
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
 
 
-def split_words(text, lower=False):
-    """The word, punctuation and newline tokens of `text`, as strings."""
-    return TOKEN_PATTERN.findall(text.lower() if lower else text)
+def split_words(text, lower=False, split="regex"):
+    """The tokens of `text`, as strings: words, punctuation and newlines (split "regex"), or
+    the whitespace-separated pieces once `.!?,:;` stand apart (split "spaces")."""
+    text = text.lower() if lower else text
+    if split == "spaces":
+        return SEED_PUNCTUATION.sub(r" \1 ", text).split()
+    return TOKEN_PATTERN.findall(text)
 
 
 def join_words(tokens):

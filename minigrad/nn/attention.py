@@ -111,13 +111,15 @@ class MultiHeadAttention(Module):
 
 @contextlib.contextmanager
 def record_attention(model):
-    """Within the block, every ``MultiHeadAttention`` of ``model`` keeps the weights of its
-    last call in ``.weights`` (B, H, T, S); yields those layers, in order.
+    """Within the block, every attention layer of ``model`` keeps the weights of its last
+    call in ``.weights`` (B, H, T, S); yields those layers, in order. An attention layer is
+    a module with a ``keep_weights`` flag that it honours so: ``MultiHeadAttention``, and
+    any head a model defines the same way.
 
         with nn.record_attention(model) as layers:
             model(ids)
         maps = [layer.weights for layer in layers]"""
-    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    layers = [m for m in model.modules() if hasattr(m, "keep_weights")]
     before = [m.keep_weights for m in layers]
     for m in layers:
         m.keep_weights = True

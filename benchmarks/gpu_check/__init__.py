@@ -1,0 +1,2 @@
+"""The GPU check: `python3 -m benchmarks.gpu_check` (its phases and outputs are described in
+__main__.py)."""
