@@ -100,6 +100,20 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+class inference_mode(no_grad):
+    """PyTorch's ``inference_mode()``: here the same as ``no_grad()`` (minigrad keeps no
+    per-tensor bookkeeping that inference mode would skip); ``mode=False`` records again.
+    Also a decorator, bare (``@inference_mode``) or called (``@inference_mode()``)."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        set_grad_enabled.__init__(self, not mode)
+
+
 class detect_anomaly(contextlib.ContextDecorator):
     """Within this context, a NaN or Inf produced by a backward rule raises an error naming
     the op and showing where the op was called in the forward pass."""
