@@ -8,7 +8,8 @@ What the harness changes, and why (the cells' own text is never edited):
 - the global constants of a cell (HW4's iteration counts and context size, its ``device``,
   'mps' in the seed, which neither library has here) are set after the cell that defines them;
 - in the cells with a ``for epoch in`` loop, ``range`` yields at most two items;
-- the default dtype is float64 on both sides, so that agreement can be asked to 1e-9;
+- the default dtype is float64 on both sides, so that agreement can be asked to 1e-9 (and
+  000's and HW4's cells run once more in float32, the seeds' own dtype, to 1e-5);
 - the data drawn at random is drawn once, by PyTorch's side, and replayed on minigrad's
   (HW4's ``get_batch``, 001's copy data), and loaders do not shuffle;
 - each model class a cell builds records the weights PyTorch's side starts from, and
@@ -19,7 +20,7 @@ What the harness changes, and why (the cells' own text is never edited):
   the HW4 cells import but need not here, get stand-ins where they are not installed.
 
 After every cell, every model built from shared weights (its parameters and their last
-gradients) and the named loss records agree to 1e-9."""
+gradients) and the named loss records agree to 1e-9 (1e-5 in float32)."""
 import builtins
 import importlib.util
 import types
@@ -59,14 +60,16 @@ def corpus(name, start_marker, length):
 
 
 @pytest.fixture
-def float64(torch):
-    """Both libraries make float64 tensors by default for the test's length; PyTorch on one
-    thread (its thread pool only contends with NumPy's on these small models)."""
+def precision(torch, request):
+    """Both libraries make tensors of this dtype by default for the test's length (float64
+    unless the test asks for float32); PyTorch on one thread (its thread pool only contends
+    with NumPy's on these small models)."""
+    dtype = getattr(request, "param", "float64")
     before, threads = torch.get_default_dtype(), torch.get_num_threads()
-    torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(getattr(torch, dtype))
     torch.set_num_threads(1)
-    mg.set_default_dtype(mg.float64)
-    yield
+    mg.set_default_dtype(getattr(mg, dtype))
+    yield dtype
     torch.set_default_dtype(before)           # conftest resets minigrad's
     torch.set_num_threads(threads)
 
@@ -87,15 +90,15 @@ def _stand_in(name, **attrs):
 class Lockstep:
     """One seed's cells, run in a PyTorch namespace and then in a minigrad one."""
 
-    def __init__(self, torch, extra_modules=lambda on_minigrad: {}):
-        self.torch = torch
+    def __init__(self, torch, dtype, extra_modules=lambda on_minigrad: {}):
+        self.torch, self.dtype = torch, dtype
         self.theirs = tb.namespace(False, "seed_on_torch", extra_modules(False))
         self.ours = tb.namespace(True, "seed_on_minigrad", extra_modules(True))
         self.sides = (self.theirs, self.ours)
 
-    def run(self, code, label, watch=None):
+    def run(self, code, label, watch=(), loose=None):
         """Run ``code`` on both sides, then compare every model and the values named in
-        ``watch`` (name: the dtype whose tolerance applies)."""
+        ``watch`` (or in ``loose``, name: the dtype whose tolerance applies instead)."""
         for ns in self.sides:
             capped = "for epoch in" in code
             ns["__builtins__"]["range"] = _capped_range if capped else builtins.range
@@ -103,7 +106,7 @@ class Lockstep:
                 tb.run(code, ns, label)
             finally:
                 ns["__builtins__"]["range"] = builtins.range
-        self.check(label, watch or {})
+        self.check(label, {**dict.fromkeys(watch, self.dtype), **(loose or {})})
 
     def set(self, **values):
         for ns in self.sides:
@@ -150,8 +153,12 @@ class Lockstep:
             ours = self.ours.get(name)
             if isinstance(theirs, self.torch.nn.Module) and getattr(theirs, "shares_weights", False):
                 assert isinstance(ours, mg.nn.Module), f"{label}: {name} is not a minigrad Module"
-                tb.assert_params_match(ours, theirs, "float64")
-                tb.assert_grads_match(ours, theirs, "float64")
+                tb.assert_grads_match(ours, theirs, self.dtype)
+                if self.dtype == "float64":
+                    # in float32 Adam moves attention's key bias by rounding noise: its exact
+                    # gradient is 0 (softmax ignores a shift of a row), its computed one is
+                    # noise, and Adam divides by the noise's own size; the outputs never see it
+                    tb.assert_params_match(ours, theirs, self.dtype)
             elif name in watch:
                 _assert_same(ours, theirs, watch[name], f"{label}: {name}")
 
@@ -167,9 +174,6 @@ def _assert_same(ours, theirs, dtype, what):
                         dtype, what)
 
 
-def _float64(*names):
-    return dict.fromkeys(names, "float64")
-
 
 def _chdir(path, monkeypatch):
     path.mkdir(parents=True, exist_ok=True)
@@ -178,19 +182,20 @@ def _chdir(path, monkeypatch):
 
 # ---------------------------------------------------------------- 000: Cervantes
 
-def test_cervantes_notebook_cells_give_pytorchs_training(torch, float64, tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", ["float64", "float32"], indirect=True)
+def test_cervantes_notebook_cells_give_pytorchs_training(torch, precision, tmp_path, monkeypatch):
     cells = cells_of("000", notebook_cells)
     (tmp_path / "Data").mkdir()
     (tmp_path / "Data" / "cervantes_2.txt").write_text(
         corpus("quijote.txt", "En un lugar de la Mancha", 1200), encoding="utf-8")
     _chdir(tmp_path / "notebook", monkeypatch)
-    run = Lockstep(torch)
+    run = Lockstep(torch, precision)
     small = {"SimpleAutoregressiveModel": dict(embed_dim=16, hidden_dim=32),
              "RNNLanguageModel": dict(embed_dim=16, hidden_dim=32),
              "LSTMLanguageModel": dict(embed_dim=16, hidden_dim=32),
              "TransformerLanguageModel": dict(embed_dim=32, num_heads=4, ff_dim=64)}
     for i, code in enumerate(cells):
-        run.run(code, f"<seed 000 cell {i}>", watch=_float64("total_loss", "final_loss", "encoded_text"))
+        run.run(code, f"<seed 000 cell {i}>", watch=("total_loss", "final_loss", "encoded_text"))
         if "from torch.utils.data import" in code:
             for ns, lib in ((run.theirs, torch), (run.ours, mg)):
                 ns["DataLoader"] = _unshuffled(lib.utils.data.DataLoader)
@@ -210,18 +215,18 @@ def _unshuffled(loader):
 
 # ---------------------------------------------------------------- 001: advanced topics
 
-def test_advanced_topics_cells_give_pytorchs_training_and_decoding(torch, float64, tmp_path,
+def test_advanced_topics_cells_give_pytorchs_training_and_decoding(torch, precision, tmp_path,
                                                                    monkeypatch):
     cells = cells_of("001", notebook_cells)
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     _chdir(tmp_path, monkeypatch)
-    run = Lockstep(torch, lambda on_minigrad: {
+    run = Lockstep(torch, precision, lambda on_minigrad: {
         "transformers": tb.load("copy_task", on_minigrad)})
     for i, code in enumerate(cells):
         # the cell computes its sinusoids from .float() positions: float32 rounding
         run.run(code, f"<seed 001 cell {i}>",
-                watch={"pe": "float32", **_float64("losses", "predictions", "correct")})
+                watch=("losses", "predictions", "correct"), loose={"pe": "float32"})
         if "def create_copy_dataset" in code:
             run.ours["train_data"] = mg.tensor(run.theirs["train_data"].numpy())
         if "from transformers import TwoLayerTransformer" in code:
@@ -245,7 +250,8 @@ HW4_SMALL = {"BigramLanguageModel": {}, "BigramWithWordEmbeddingsLM": {},
              "TransformerLM": {"embed_size": 24, "num_heads": 4, "n_layers": 2}}
 
 
-def test_hw4_cells_give_pytorchs_losses_and_gradients(torch, float64, tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", ["float64", "float32"], indirect=True)
+def test_hw4_cells_give_pytorchs_losses_and_gradients(torch, precision, tmp_path, monkeypatch):
     cells = cells_of("003", fenced_cells)
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
@@ -253,9 +259,9 @@ def test_hw4_cells_give_pytorchs_losses_and_gradients(torch, float64, tmp_path, 
     (tmp_path / "input.txt").write_text(corpus("tinyshakespeare.txt", "", 20000))
     stand_ins = {"tqdm": _stand_in("tqdm", tqdm=lambda iterable, *a, **k: iterable),
                  "requests": _stand_in("requests")}
-    run = Lockstep(torch, lambda on_minigrad: stand_ins)
+    run = Lockstep(torch, precision, lambda on_minigrad: stand_ins)
     for i, code in enumerate(cells):
-        run.run(code, f"<seed 003 cell {i}>", watch=_float64("loss_list", "losses", "loss", "train_data"))
+        run.run(code, f"<seed 003 cell {i}>", watch=("loss_list", "losses", "loss", "train_data"))
         if "device = " in code:
             run.set(device="cpu")
         if "CONTEXT_WINDOW_SIZE = " in code:
