@@ -188,3 +188,20 @@ def finfo(dtype=None):
 
 def iinfo(dtype):
     return np.iinfo(dtype)
+
+
+def rsqrt(input):
+    """1 / sqrt(x), composed (x ** -0.5), so its gradient is pow's: -x ** -1.5 / 2."""
+    return ops.pow(input, -0.5)
+
+
+def square(input):
+    return ops.mul(input, input)
+
+
+def outer(input, vec2):
+    """(n,) and (m,) -> (n, m): input[i] * vec2[j] (rotary position tables use it)."""
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {input.shape} and "
+                         f"{vec2.shape}")
+    return ops.mul(ops.reshape(input, (-1, 1)), ops.reshape(vec2, (1, -1)))

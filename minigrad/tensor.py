@@ -114,6 +114,8 @@ class Tensor(TensorMethods, InPlaceMethods):
     def numel(self):
         return int(self.data.size)
 
+    nelement = numel
+
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

@@ -147,3 +147,68 @@ def test_cuda_and_backends_answer_what_model_files_ask():
     assert mg.backends.mps.is_available() is False
     mg.backends.cuda.matmul.allow_tf32 = True          # accepted; float32 stays float32
     mg.backends.cuda.matmul.allow_tf32 = False
+
+
+def test_rsqrt_square_and_outer_have_gradients_and_pytorchs_values():
+    x = mg.tensor([0.5, 1.0, 2.5], dtype=mg.float64, requires_grad=True)
+    v = mg.tensor([1.5, -2.0], dtype=mg.float64, requires_grad=True)
+    assert mg.gradcheck(lambda t: mg.rsqrt(t), [x]) and mg.gradcheck(lambda t: t.square(), [x])
+    assert mg.gradcheck(lambda a, b: mg.outer(a, b), [x, v])
+    np.testing.assert_allclose(x.rsqrt().numpy(), 1 / np.sqrt([0.5, 1.0, 2.5]))
+    np.testing.assert_allclose(mg.outer(x, v).numpy(), np.outer([0.5, 1.0, 2.5], [1.5, -2.0]))
+    with pytest.raises(ValueError, match=r"outer: expected two 1-D tensors, got shapes \(3,\)"):
+        mg.outer(x, mg.zeros(2, 2))
+    assert mg.empty_like(x).shape == (3,) and x.nelement() == 3
+
+
+def test_softmax_takes_a_dtype_and_casts_differentiably():
+    x = mg.tensor([[1.0, 2.0, 3.0]], requires_grad=True)          # float32
+    for out in (mg.softmax(x, dim=-1, dtype=mg.float64), x.log_softmax(-1, dtype=mg.float64),
+                mg.nn.functional.softmax(x, dim=-1, dtype=mg.float64)):
+        assert out.dtype == np.float64
+    (mg.nn.functional.log_softmax(x, -1, dtype=mg.float64)[0, 0]).backward()
+    assert x.grad.dtype == np.float32 and np.isclose(float(x.grad.sum()), 0.0, atol=1e-6)
+
+
+def test_no_grad_as_a_bare_decorator():
+    @mg.no_grad
+    def double(t):
+        return t * 2
+    assert not double(mg.tensor([1.0], requires_grad=True)).requires_grad
+    assert mg.is_grad_enabled()
+
+
+def test_load_takes_map_location_and_weights_only(tmp_path):
+    layer = mg.nn.Linear(2, 3)
+    mg.save(layer.state_dict(), tmp_path / "w.mg")
+    state = mg.load(tmp_path / "w.mg", map_location="cpu", weights_only=True)
+    other = mg.nn.Linear(2, 3)
+    other.load_state_dict(state)
+    assert other.weight.tolist() == layer.weight.tolist()
+    with pytest.raises(TypeError, match="map_location must be a device name"):
+        mg.load(tmp_path / "w.mg", map_location=lambda storage, loc: storage)
+
+
+def test_schedulers_match_pytorch():
+    torch = pytest.importorskip("torch")
+    for ours_cls, theirs_cls, kw in (
+            (mg.optim.lr_scheduler.CosineAnnealingLR, torch.optim.lr_scheduler.CosineAnnealingLR,
+             dict(T_max=7, eta_min=1e-3)),
+            (mg.optim.lr_scheduler.LinearLR, torch.optim.lr_scheduler.LinearLR,
+             dict(start_factor=0.1, end_factor=1.0, total_iters=4))):
+        ours_opt = mg.optim.SGD([mg.nn.Parameter(mg.zeros(1))], lr=0.1)
+        theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        ours, theirs = ours_cls(ours_opt, **kw), theirs_cls(theirs_opt, **kw)
+        for _ in range(7):
+            np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+            ours_opt.step(), theirs_opt.step()
+            ours.step(), theirs.step()
+
+
+def test_trunc_normal_and_embedding_from_pretrained():
+    w = mg.nn.init.trunc_normal_(mg.empty(200, 50), std=0.02, a=-0.03, b=0.03)
+    assert float(w.abs().max()) <= 0.03 and 0.01 < float(w.std()) < 0.02
+    table = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    frozen = mg.nn.Embedding.from_pretrained(table)
+    assert frozen(mg.tensor([1])).tolist() == [[3.0, 4.0]] and not frozen.weight.requires_grad
+    assert mg.nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad

@@ -65,6 +65,17 @@ class Embedding(Module):
         self.weight = Parameter(empty(num_embeddings, embedding_dim))
         self.reset_parameters()
 
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding whose weight is a copy of ``embeddings`` (rows, dim); ``freeze``
+        keeps it from training."""
+        rows, dim = embeddings.shape
+        layer = cls(rows, dim, padding_idx)
+        with no_grad():
+            layer.weight.copy_(embeddings if isinstance(embeddings, Tensor) else tensor(embeddings))
+        layer.weight.requires_grad_(not freeze)
+        return layer
+
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
