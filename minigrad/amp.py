@@ -44,14 +44,30 @@ def _dtype_name(dtype):
         return str(dtype)
 
 
+#: PyTorch's default autocast dtype of each device type.
+DEVICE_DEFAULT = {"cuda": "float16", "cpu": "bfloat16"}
+
+
 class autocast(contextlib.ContextDecorator):
     """``with autocast('float16'):`` (or as a decorator) runs matmul and linear in the low
     precision. ``'float16'`` works on NumPy and CuPy; ``'bfloat16'`` only on a CuPy that
     computes in it (NumPy has no bfloat16). ``enabled=False`` switches autocast off inside
-    an enclosing one."""
+    an enclosing one.
 
-    def __init__(self, dtype="float16", enabled=True):
-        name = _dtype_name(dtype)
+    PyTorch's spellings work too: ``autocast(device_type='cuda', dtype=torch.float16)``,
+    ``autocast('cpu', dtype=...)``; without a dtype, a device type gets PyTorch's default
+    (float16 for 'cuda', bfloat16 for 'cpu'). The device type names no device here: the
+    arrays' own device decides where the product runs."""
+
+    def __init__(self, device_type=None, dtype=None, enabled=True, cache_enabled=None):
+        if device_type in DEVICE_DEFAULT:
+            dtype = DEVICE_DEFAULT[device_type] if dtype is None else dtype
+        elif device_type is not None:          # minigrad's own autocast('float16')
+            if dtype is not None:
+                raise ValueError(f"autocast: device_type must be 'cuda' or 'cpu', got "
+                                 f"{device_type!r}")
+            dtype = device_type
+        name = _dtype_name("float16" if dtype is None else dtype)
         if name not in LOW_PRECISION:
             raise ValueError(f"autocast: dtype must be 'float16' or 'bfloat16', got {dtype!r}")
         if enabled and name == "bfloat16":
@@ -112,8 +128,11 @@ class GradScaler:
     With ``enabled=False`` every method is a pass-through (``scale`` returns the loss,
     ``step`` calls ``optimizer.step()``), so a training loop can call them always."""
 
-    def __init__(self, init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5,
-                 growth_interval=2000, enabled=True):
+    def __init__(self, device="cuda", init_scale=2.0 ** 16, growth_factor=2.0,
+                 backoff_factor=0.5, growth_interval=2000, enabled=True):
+        # ``device`` is PyTorch's first argument (torch.amp.GradScaler("cuda")); scaling
+        # works the same on every device, so it is only checked.
+        backend.parse_device(device)
         if not init_scale > 0 or not growth_factor > 1 or not 0 < backoff_factor < 1:
             raise ValueError(f"GradScaler: need init_scale > 0, growth_factor > 1 and "
                              f"0 < backoff_factor < 1, got {init_scale}, {growth_factor}, "

@@ -83,7 +83,13 @@ class set_grad_enabled(contextlib.ContextDecorator):
 
 
 class no_grad(set_grad_enabled):
-    """``with no_grad():`` (or ``@no_grad()``) runs ops without recording a graph."""
+    """``with no_grad():`` (or ``@no_grad()``, or bare ``@no_grad`` as PyTorch 2 allows)
+    runs ops without recording a graph."""
+
+    def __new__(cls, *func):
+        if func and callable(func[0]):
+            return cls()(func[0])
+        return super().__new__(cls)
 
     def __init__(self):
         super().__init__(False)
@@ -98,6 +104,20 @@ class no_grad(set_grad_enabled):
 class enable_grad(set_grad_enabled):
     def __init__(self):
         super().__init__(True)
+
+
+class inference_mode(no_grad):
+    """PyTorch's ``inference_mode()``: here the same as ``no_grad()`` (minigrad keeps no
+    per-tensor bookkeeping that inference mode would skip); ``mode=False`` records again.
+    Also a decorator, bare (``@inference_mode``) or called (``@inference_mode()``)."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):
+            return cls()(mode)
+        return object.__new__(cls)
+
+    def __init__(self, mode=True):
+        set_grad_enabled.__init__(self, not mode)
 
 
 class detect_anomaly(contextlib.ContextDecorator):

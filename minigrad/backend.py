@@ -74,26 +74,54 @@ def set_default_dtype(dtype):
 
 # ---------------------------------------------------------------- devices
 
-def parse_device(device):
-    """Normalise a device string: 'cpu', 'cuda' (current GPU) or 'cuda:N'."""
+class Device(str):
+    """A device name, 'cpu' or 'cuda:N', that also reads like PyTorch's ``torch.device``:
+    ``.type`` ('cpu' or 'cuda') and ``.index`` (N, or None on the CPU). Being a str, it
+    compares, hashes and prints as its name."""
+
+    @property
+    def type(self):
+        return self.split(":")[0]
+
+    @property
+    def index(self):
+        return int(self.split(":")[1]) if ":" in self else None
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+
+CPU = Device("cpu")
+
+
+def parse_device(device, index=None):
+    """Normalise a device spec to a ``Device``: 'cpu', 'cuda' (GPU 0), 'cuda:N', an int N
+    (GPU N, as PyTorch reads it), or ('cuda', N)."""
     if device is None:
-        return "cpu"
-    device = str(device)
+        return CPU
+    if isinstance(device, int) and not isinstance(device, bool):
+        device, index = "cuda", device
+    device = str(device) if index is None else f"{device}:{index}"
     if device == "cpu":
-        return device
+        return CPU
     if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        return device if ":" in device else "cuda:0"
+        return Device(device if ":" in device else "cuda:0")
     raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
 
 
-def cuda_is_available():
+def cuda_device_count():
     cupy = _cupy()
     if cupy is None:
-        return False
+        return 0
     try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
+        return cupy.cuda.runtime.getDeviceCount()
     except Exception:  # a CuPy without a driver raises its own error types
-        return False
+        return 0
+
+
+def cuda_is_available():
+    return cuda_device_count() > 0
 
 
 def require_cuda():
@@ -114,8 +142,8 @@ def xp_for_device(device):
 
 def device_of(array):
     if get_array_module(array) is np:
-        return "cpu"
-    return f"cuda:{array.device.id}"
+        return CPU
+    return Device(f"cuda:{array.device.id}")
 
 
 def same_device(a, b):

@@ -129,6 +129,10 @@ def ones_like(t, dtype=None, requires_grad=False):
     return _like(lambda xp, s, d: xp.ones(s, d), t, dtype, requires_grad)
 
 
+def empty_like(t, dtype=None, requires_grad=False):
+    return _like(lambda xp, s, d: xp.empty(s, d), t, dtype, requires_grad)
+
+
 def full_like(t, fill_value, dtype=None, requires_grad=False):
     return _like(lambda xp, s, d: xp.full(s, fill_value, d), t, dtype, requires_grad)
 

@@ -325,14 +325,14 @@ def one_hot(tensor, num_classes=-1):
 
 # ---------------------------------------------------------------- softmax, attention
 
-def softmax(input, dim=-1):
+def softmax(input, dim=-1, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim`` (numerically stable)."""
-    return ops.softmax(input, dim)
+    return ops.softmax(input, dim, dtype=dtype)
 
 
-def log_softmax(input, dim=-1):
+def log_softmax(input, dim=-1, dtype=None):
     """x - logsumexp(x) along ``dim``."""
-    return ops.log_softmax(input, dim)
+    return ops.log_softmax(input, dim, dtype=dtype)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,

@@ -5,6 +5,8 @@ differentiable where PyTorch's are: they are picked with ``gather``, so the grad
 the elements that were picked."""
 import collections
 
+import numpy as np
+
 from minigrad import backend, ops
 from minigrad.ops.base import const, normalize_axis
 from minigrad.tensor import Tensor
@@ -168,6 +170,38 @@ def from_numpy(array):
     return Tensor._wrap(array, False)
 
 
-def device(spec):
-    """PyTorch's ``torch.device('cuda' if ...)``: the normalised device string."""
-    return backend.parse_device(spec)
+def device(spec, index=None):
+    """PyTorch's ``torch.device('cuda' if ...)``, ``device('cuda', 1)``: the normalised
+    device name, with ``.type`` and ``.index``."""
+    return backend.parse_device(spec, index)
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+def finfo(dtype=None):
+    """Limits of a float dtype (``.min``, ``.max``, ``.eps``, ``.tiny``): NumPy's finfo,
+    which has PyTorch's attribute names; the default dtype when none is given."""
+    return np.finfo(backend.get_default_dtype() if dtype is None else dtype)
+
+
+def iinfo(dtype):
+    return np.iinfo(dtype)
+
+
+def rsqrt(input):
+    """1 / sqrt(x), composed (x ** -0.5), so its gradient is pow's: -x ** -1.5 / 2."""
+    return ops.pow(input, -0.5)
+
+
+def square(input):
+    return ops.mul(input, input)
+
+
+def outer(input, vec2):
+    """(n,) and (m,) -> (n, m): input[i] * vec2[j] (rotary position tables use it)."""
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {input.shape} and "
+                         f"{vec2.shape}")
+    return ops.mul(ops.reshape(input, (-1, 1)), ops.reshape(vec2, (1, -1)))

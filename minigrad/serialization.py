@@ -44,15 +44,22 @@ def save(obj, path):
     write_atomically(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
-def load(path, device=None, max_bytes=MAX_LOAD_BYTES):
-    """Read what ``save`` wrote. Tensors come back on ``device`` (default 'cpu'), arrays as
-    NumPy arrays. A missing file raises ``FileNotFoundError``; a damaged, truncated, foreign
-    or crafted file raises ``ValueError`` naming the path.
+def load(path, device=None, max_bytes=MAX_LOAD_BYTES, *, map_location=None, weights_only=True):
+    """Read what ``save`` wrote. Tensors come back on ``device`` (default 'cpu'; PyTorch's
+    ``map_location`` names it too, as a device), arrays as NumPy arrays. A missing file
+    raises ``FileNotFoundError``; a damaged, truncated, foreign or crafted file raises
+    ``ValueError`` naming the path. ``weights_only`` is accepted either way: a minigrad file
+    holds only tensors, arrays and plain containers, and nothing is ever unpickled.
 
     Every array's header is checked before any array is read: its dtype must be a plain
     number or bool, its shape must match the bytes the archive really holds, and all the
     arrays together must fit in ``max_bytes``. So a file can never ask for more memory
     than its own size, however large the shape its header claims."""
+    if map_location is not None:
+        if not isinstance(map_location, str) or device is not None:
+            raise TypeError(f"load: map_location must be a device name such as 'cpu' (and "
+                            f"not given with device=), got {map_location!r}")
+        device = map_location
     path = os.fspath(path)
     with _open_archive(path) as archive:
         manifest, entries = _read_index(path, archive, max_bytes)

@@ -114,6 +114,8 @@ class Tensor(TensorMethods, InPlaceMethods):
     def numel(self):
         return int(self.data.size)
 
+    nelement = numel
+
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -216,16 +218,25 @@ class Tensor(TensorMethods, InPlaceMethods):
             raise TypeError("only a one-element integer tensor can be used as an index")
         return int(self.item())
 
-    def to(self, target=None, dtype=None):
-        """``to(dtype)``, ``to('cpu' | 'cuda')`` or ``to(device, dtype)``; differentiable."""
-        if isinstance(target, (np.dtype, type)) and target is not str:
-            target, dtype = None, target
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False,
+           memory_format=None):
+        """PyTorch's forms: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``,
+        ``to(other)`` (other's device and dtype), with ``device=``/``dtype=`` keywords;
+        differentiable. ``copy=True`` always returns a new tensor; ``non_blocking`` and
+        ``memory_format`` change nothing here (copies are synchronous, memory is one layout)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif arg is None or isinstance(arg, (str, int)):
+                device = arg
+            else:
+                dtype = arg
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = ops.astype(out, np.dtype(dtype))
-        if target is not None and backend.parse_device(target) != self.device:
-            out = ops.to_device(out, backend.parse_device(target))
-        return out
+        if device is not None and backend.parse_device(device) != self.device:
+            out = ops.to_device(out, backend.parse_device(device))
+        return out.clone() if copy and out is self else out
 
     def astype(self, dtype):
         return self.to(dtype=dtype)
@@ -245,11 +256,26 @@ class Tensor(TensorMethods, InPlaceMethods):
     def bool(self):
         return self.to(dtype=backend.bool_)
 
+    def half(self):
+        return self.to(dtype=backend.float16)
+
+    def is_floating_point(self):
+        return backend.is_floating(self.dtype)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self):
-        return self.to("cuda")
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else backend.parse_device(device))
+
+    def pin_memory(self):
+        """The tensor itself: pinned host memory speeds CUDA copies in PyTorch; here a copy
+        to the GPU goes through CuPy either way."""
+        return self
 
     def contiguous(self):
         return self

@@ -106,6 +106,12 @@ class TensorMethods:
     def sqrt(self):
         return minigrad.ops.sqrt(self)
 
+    def rsqrt(self):
+        return minigrad.functions.rsqrt(self)
+
+    def square(self):
+        return minigrad.functions.square(self)
+
     def tanh(self):
         return minigrad.ops.tanh(self)
 
@@ -147,11 +153,11 @@ class TensorMethods:
 
     clip = clamp
 
-    def softmax(self, dim):
-        return minigrad.ops.softmax(self, dim)
+    def softmax(self, dim, dtype=None):
+        return minigrad.ops.softmax(self, dim, dtype=dtype)
 
-    def log_softmax(self, dim):
-        return minigrad.ops.log_softmax(self, dim)
+    def log_softmax(self, dim, dtype=None):
+        return minigrad.ops.log_softmax(self, dim, dtype=dtype)
 
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         return minigrad.functions.isclose(self, other, rtol, atol, equal_nan)

@@ -49,11 +49,3 @@ def fenced_cells(text):
     """Code of each ```python block, in document order."""
     return _FENCE.findall(text)
 
-
-def cell_with(cells, marker, after=0):
-    """Index of the first cell at or after ``after`` whose code contains ``marker``: tests
-    name cells by what they hold, not by a position that an edit of the seed would shift."""
-    for i in range(after, len(cells)):
-        if marker in cells[i]:
-            return i
-    raise LookupError(f"no seed cell from {after} on contains {marker!r}")

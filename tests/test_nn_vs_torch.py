@@ -55,12 +55,14 @@ def assert_same_outputs_and_grads(torch, ours, theirs, inputs, our_out, their_ou
 
 
 @torch_only
-def test_linear_layernorm_embedding_gelu_match_torch(torch, float64):
+def test_linear_layernorm_rmsnorm_embedding_gelu_match_torch(torch, float64):
     tnn = torch.nn
     cases = [
         (nn.Linear(4, 3), tnn.Linear(4, 3), [randn(2, 5, 4)]),
         (nn.LayerNorm(4), tnn.LayerNorm(4), [randn(2, 5, 4)]),
         (nn.LayerNorm(4, bias=False), tnn.LayerNorm(4, bias=False), [randn(3, 4)]),
+        (nn.RMSNorm(4), tnn.RMSNorm(4), [randn(2, 5, 4)]),
+        (nn.RMSNorm((5, 4), eps=1e-3), tnn.RMSNorm((5, 4), eps=1e-3), [randn(2, 5, 4)]),
         (nn.GELU("tanh"), tnn.GELU("tanh"), [randn(3, 4)]),
     ]
     for ours, theirs, inputs in cases:

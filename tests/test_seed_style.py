@@ -17,7 +17,12 @@ DTYPES = ["float32", "float64"]
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch")
+    """PyTorch on one thread: on models this small its thread pool only contends with NumPy's."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
 
 
 def pair(name):

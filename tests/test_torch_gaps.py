@@ -45,3 +45,170 @@ def test_a_bool_triu_mask_blocks_attention_like_pytorch():
     a, _ = ours(*[mg.tensor(x)] * 3, attn_mask=mg.triu(mg.ones(5, 5, dtype=mg.bool), 1))
     b, _ = theirs(*[torch.tensor(x)] * 3, attn_mask=torch.triu(torch.ones(5, 5, dtype=torch.bool), 1))
     np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_devices_read_like_torch_device():
+    x = mg.zeros(2)
+    assert x.device == "cpu" and x.device.type == "cpu" and x.device.index is None
+    assert not x.is_cuda and repr(x.device) == "device(type='cpu')"
+    cuda = mg.device("cuda", 1)
+    assert cuda == "cuda:1" and (cuda.type, cuda.index) == ("cuda", 1)
+    assert mg.device(0) == "cuda:0" and str(mg.device("cuda")) == "cuda:0"
+    with pytest.raises(ValueError, match="unknown device 'mps'"):
+        mg.device("mps")
+
+
+def test_tensor_to_takes_all_of_pytorchs_forms():
+    x = mg.tensor([1.5, 2.5], requires_grad=True)
+    assert x.to(mg.float64).dtype == np.float64
+    assert x.to(dtype=mg.float64).dtype == np.float64
+    assert x.to(device="cpu") is x and x.to("cpu", non_blocking=True) is x
+    assert x.to(mg.device("cpu"), mg.float64).dtype == np.float64
+    assert x.to(mg.zeros(1, dtype=mg.float64)).dtype == np.float64    # like another tensor
+    copied = x.to("cpu", copy=True)
+    assert copied is not x and copied.tolist() == x.tolist()
+    x.to(mg.float64).sum().backward()                                # still differentiable
+    assert x.grad.tolist() == [1.0, 1.0]
+
+
+def test_dtype_and_memory_helpers():
+    x = mg.tensor([1.0, 2.0])
+    assert x.half().dtype == np.float16 and x.pin_memory() is x
+    assert x.is_floating_point() and mg.is_floating_point(x)
+    assert not mg.tensor([1, 2]).is_floating_point()
+    assert mg.finfo(mg.float32).min == np.finfo(np.float32).min and mg.finfo().eps > 0
+    assert mg.iinfo(mg.int64).max == 2 ** 63 - 1
+
+
+def test_modules_move_with_pytorchs_spellings():
+    layer = mg.nn.Linear(3, 2)
+    assert layer.half().weight.dtype == np.float16
+    assert layer.float().cpu().weight.dtype == np.float32
+    weight = layer.weight
+    assert layer.to(device="cpu", dtype=mg.float64) is layer and weight.dtype == np.float64
+    assert layer.to(mg.zeros(1, dtype=mg.float32)).weight is weight and weight.dtype == np.float32
+
+
+@pytest.mark.parametrize("decorate", ["bare", "called"])
+def test_inference_mode_records_no_graph(decorate):
+    x = mg.tensor([1.0], requires_grad=True)
+    with mg.inference_mode():
+        assert not (x * 2).requires_grad
+    with mg.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    def double(t):
+        return t * 2
+    double = mg.inference_mode(double) if decorate == "bare" else mg.inference_mode()(double)
+    assert not double(x).requires_grad and mg.is_grad_enabled()
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, float("inf")])
+def test_clip_grad_norm_of_any_order_and_clip_grad_value(norm_type):
+    a = mg.tensor([3.0, -4.0], dtype=mg.float64, requires_grad=True)
+    b = mg.tensor([[12.0]], dtype=mg.float64, requires_grad=True)
+    (a * mg.tensor([3.0, -4.0], dtype=mg.float64)).sum().backward()
+    (b * 12.0).sum().backward()
+    flat = np.array([3.0, -4.0, 12.0])
+    want = np.linalg.norm(flat, ord=norm_type)
+    assert np.isclose(mg.nn.utils.clip_grad_norm_([a, b], 1.0, norm_type=norm_type), want)
+    clipped = np.concatenate([a.grad.numpy(), b.grad.numpy().ravel()])
+    assert np.isclose(np.linalg.norm(clipped, ord=norm_type), 1.0, rtol=1e-5)
+    mg.nn.utils.clip_grad_value_([a, b], 0.1)
+    assert np.abs(np.concatenate([a.grad.numpy(), b.grad.numpy().ravel()])).max() <= 0.1
+    b.grad.data[0, 0] = np.inf
+    with pytest.raises(RuntimeError, match="total norm of order"):
+        mg.nn.utils.clip_grad_norm_([a, b], 1.0, norm_type=norm_type, error_if_nonfinite=True)
+
+
+def test_autocast_and_grad_scaler_take_pytorchs_spellings():
+    x = mg.randn(4, 4)
+    for ctx in (mg.autocast(device_type="cuda", dtype=mg.float16), mg.autocast("cuda"),
+                mg.amp.autocast("cpu", dtype=mg.float16), mg.cuda.amp.autocast(dtype=mg.float16),
+                mg.amp.autocast("float16")):
+        with ctx:
+            assert mg.amp.get_autocast_dtype() == "float16"
+            assert (x @ x).dtype == np.float32
+    assert mg.amp.get_autocast_dtype() is None
+    with pytest.raises(ValueError, match="bfloat16 is not available"):
+        mg.autocast("cpu")                     # PyTorch's CPU default, which NumPy lacks
+    with pytest.raises(ValueError, match="device_type must be 'cuda' or 'cpu'"):
+        mg.autocast("mps", dtype=mg.float16)
+    assert mg.amp.GradScaler("cuda").get_scale() == 2.0 ** 16
+    assert mg.cuda.amp.GradScaler(init_scale=8.0).get_scale() == 8.0
+
+
+def test_cuda_and_backends_answer_what_model_files_ask():
+    assert (mg.cuda.device_count() > 0) == mg.cuda.is_available()
+    mg.cuda.manual_seed_all(3)
+    a = mg.randn(2)
+    mg.manual_seed(3)
+    assert a.tolist() == mg.randn(2).tolist()
+    assert mg.backends.mps.is_available() is False
+    mg.backends.cuda.matmul.allow_tf32 = True          # accepted; float32 stays float32
+    mg.backends.cuda.matmul.allow_tf32 = False
+
+
+def test_rsqrt_square_and_outer_have_gradients_and_pytorchs_values():
+    x = mg.tensor([0.5, 1.0, 2.5], dtype=mg.float64, requires_grad=True)
+    v = mg.tensor([1.5, -2.0], dtype=mg.float64, requires_grad=True)
+    assert mg.gradcheck(lambda t: mg.rsqrt(t), [x]) and mg.gradcheck(lambda t: t.square(), [x])
+    assert mg.gradcheck(lambda a, b: mg.outer(a, b), [x, v])
+    np.testing.assert_allclose(x.rsqrt().numpy(), 1 / np.sqrt([0.5, 1.0, 2.5]))
+    np.testing.assert_allclose(mg.outer(x, v).numpy(), np.outer([0.5, 1.0, 2.5], [1.5, -2.0]))
+    with pytest.raises(ValueError, match=r"outer: expected two 1-D tensors, got shapes \(3,\)"):
+        mg.outer(x, mg.zeros(2, 2))
+    assert mg.empty_like(x).shape == (3,) and x.nelement() == 3
+
+
+def test_softmax_takes_a_dtype_and_casts_differentiably():
+    x = mg.tensor([[1.0, 2.0, 3.0]], requires_grad=True)          # float32
+    for out in (mg.softmax(x, dim=-1, dtype=mg.float64), x.log_softmax(-1, dtype=mg.float64),
+                mg.nn.functional.softmax(x, dim=-1, dtype=mg.float64)):
+        assert out.dtype == np.float64
+    (mg.nn.functional.log_softmax(x, -1, dtype=mg.float64)[0, 0]).backward()
+    assert x.grad.dtype == np.float32 and np.isclose(float(x.grad.sum()), 0.0, atol=1e-6)
+
+
+def test_no_grad_as_a_bare_decorator():
+    @mg.no_grad
+    def double(t):
+        return t * 2
+    assert not double(mg.tensor([1.0], requires_grad=True)).requires_grad
+    assert mg.is_grad_enabled()
+
+
+def test_load_takes_map_location_and_weights_only(tmp_path):
+    layer = mg.nn.Linear(2, 3)
+    mg.save(layer.state_dict(), tmp_path / "w.mg")
+    state = mg.load(tmp_path / "w.mg", map_location="cpu", weights_only=True)
+    other = mg.nn.Linear(2, 3)
+    other.load_state_dict(state)
+    assert other.weight.tolist() == layer.weight.tolist()
+    with pytest.raises(TypeError, match="map_location must be a device name"):
+        mg.load(tmp_path / "w.mg", map_location=lambda storage, loc: storage)
+
+
+def test_schedulers_match_pytorch():
+    torch = pytest.importorskip("torch")
+    for ours_cls, theirs_cls, kw in (
+            (mg.optim.lr_scheduler.CosineAnnealingLR, torch.optim.lr_scheduler.CosineAnnealingLR,
+             dict(T_max=7, eta_min=1e-3)),
+            (mg.optim.lr_scheduler.LinearLR, torch.optim.lr_scheduler.LinearLR,
+             dict(start_factor=0.1, end_factor=1.0, total_iters=4))):
+        ours_opt = mg.optim.SGD([mg.nn.Parameter(mg.zeros(1))], lr=0.1)
+        theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        ours, theirs = ours_cls(ours_opt, **kw), theirs_cls(theirs_opt, **kw)
+        for _ in range(7):
+            np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+            ours_opt.step(), theirs_opt.step()
+            ours.step(), theirs.step()
+
+
+def test_trunc_normal_and_embedding_from_pretrained():
+    w = mg.nn.init.trunc_normal_(mg.empty(200, 50), std=0.02, a=-0.03, b=0.03)
+    assert float(w.abs().max()) <= 0.03 and 0.01 < float(w.std()) < 0.02
+    table = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    frozen = mg.nn.Embedding.from_pretrained(table)
+    assert frozen(mg.tensor([1])).tolist() == [[3.0, 4.0]] and not frozen.weight.requires_grad
+    assert mg.nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad

@@ -6,7 +6,8 @@
 from minigrad.nn import functional, init, utils  # noqa: F401
 from minigrad.nn.activation import Flatten, Identity, LogSoftmax, SiLU, Sigmoid, Softmax
 from minigrad.nn.attention import KVCache, MultiHeadAttention, record_attention
-from minigrad.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, Tanh
+from minigrad.nn.layers import (
+    GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, RMSNorm, Tanh)
 from minigrad.nn.container import ModuleDict, ModuleList, Sequential
 from minigrad.nn.loss import CrossEntropyLoss, MSELoss, NLLLoss
 from minigrad.nn.module import Module, Parameter
@@ -21,7 +22,7 @@ from minigrad.nn.transformer import FeedForward, TransformerBlock
 
 __all__ = [
     "Module", "Parameter", "ModuleList", "Sequential", "ModuleDict",
-    "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh",
+    "Linear", "Embedding", "LayerNorm", "RMSNorm", "Dropout", "ReLU", "GELU", "Tanh",
     "Sigmoid", "SiLU", "Softmax", "LogSoftmax", "Identity", "Flatten",
     "CrossEntropyLoss", "NLLLoss", "MSELoss",
     "MultiHeadAttention", "KVCache", "record_attention", "FeedForward", "TransformerBlock",

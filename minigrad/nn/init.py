@@ -32,6 +32,19 @@ def uniform_(tensor, a=0.0, b=1.0):
     return _fill(tensor, a + (b - a) * _rng(tensor).random(tensor.shape))
 
 
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """Samples of N(mean, std^2) kept within [a, b] (absolute bounds, as PyTorch's): drawn
+    again wherever they fall outside."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    values = mean + std * _rng(tensor).standard_normal(tensor.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = mean + std * _rng(tensor).standard_normal(int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _fill(tensor, values)
+
+
 def zeros_(tensor):
     return _fill(tensor, 0)
 

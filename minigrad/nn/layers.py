@@ -1,9 +1,11 @@
-"""The basic layers: Linear, Embedding, LayerNorm, Dropout and the activations.
+"""The basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout and the activations.
 
 Each layer holds its parameters and calls one function of ``minigrad.functional`` (whose
 ops carry the forward and backward). Shapes: ``*`` is any number of leading dimensions.
 """
 import math
+
+import numpy as np
 
 from minigrad import functional as F
 from minigrad.autograd import no_grad
@@ -65,6 +67,17 @@ class Embedding(Module):
         self.weight = Parameter(empty(num_embeddings, embedding_dim))
         self.reset_parameters()
 
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding whose weight is a copy of ``embeddings`` (rows, dim); ``freeze``
+        keeps it from training."""
+        rows, dim = embeddings.shape
+        layer = cls(rows, dim, padding_idx)
+        with no_grad():
+            layer.weight.copy_(embeddings if isinstance(embeddings, Tensor) else tensor(embeddings))
+        layer.weight.requires_grad_(not freeze)
+        return layer
+
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
@@ -111,6 +124,34 @@ class LayerNorm(Module):
             raise ValueError(f"LayerNorm({self.normalized_shape}): input of shape {x.shape} "
                              f"must end with {self.normalized_shape}")
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, " \
+               f"elementwise_affine={self.weight is not None}"
+
+
+class RMSNorm(Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight over the last dimensions (LLaMA's norm,
+    PyTorch's ``nn.RMSNorm``): LayerNorm without the mean subtracted and without a bias.
+    ``eps=None`` takes the machine epsilon of the input's dtype, as PyTorch does. Composed
+    of ops, so its gradient is theirs."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.weight = Parameter(ones(*self.normalized_shape)) if elementwise_affine else None
+
+    def forward(self, x):
+        n = len(self.normalized_shape)
+        if x.ndim < n or x.shape[x.ndim - n:] != self.normalized_shape:
+            raise ValueError(f"RMSNorm({self.normalized_shape}): input of shape {x.shape} "
+                             f"must end with {self.normalized_shape}")
+        eps = float(np.finfo(x.dtype).eps) if self.eps is None else self.eps
+        mean_square = (x * x).mean(dim=tuple(range(-n, 0)), keepdim=True)
+        y = x * (mean_square + eps) ** -0.5
+        return y if self.weight is None else y * self.weight
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, " \

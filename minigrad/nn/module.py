@@ -238,13 +238,19 @@ class Module:
 
     # ------------------------------------------------------------ devices and dtypes
 
-    def to(self, target=None, dtype=None):
-        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``, in place: every parameter
-        and buffer keeps its identity (optimizers holding them stay valid) and gets new data.
-        A dtype applies to float tensors only, so integer buffers stay integers."""
-        if target is not None and not isinstance(target, str):
-            target, dtype = None, target
-        device = None if target is None else backend.parse_device(target)
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)`` (its device
+        and dtype), also with ``device=``/``dtype=``, in place: every parameter and buffer
+        keeps its identity (optimizers holding them stay valid) and gets new data. A dtype
+        applies to float tensors only, so integer buffers stay integers."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif arg is None or isinstance(arg, (str, int)):
+                device = arg
+            else:
+                dtype = arg
+        device = None if device is None else backend.parse_device(device)
         dtype = None if dtype is None else np.dtype(dtype)
         for t in list(self.parameters()) + list(self.buffers()):
             _move_in_place(t, device, dtype)
@@ -255,6 +261,15 @@ class Module:
 
     def float(self):
         return self.to(backend.float32)
+
+    def half(self):
+        return self.to(backend.float16)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
 
     # ------------------------------------------------------------ state dict
 

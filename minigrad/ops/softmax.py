@@ -32,9 +32,11 @@ class Softmax(Function):
         return div(e, sum(e, self.axis, keepdim=True))
 
 
-def softmax(input, dim=-1, *, axis=None):
+def softmax(input, dim=-1, *, axis=None, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim`` (numerically stable)."""
     dim, _ = dim_args("softmax", dim, False, axis)
+    if dtype is not None:                  # PyTorch's dtype=: cast first (differentiably)
+        input = input.to(dtype=dtype)
     float_input(input, "softmax")
     return Softmax.apply(input, axis=normalize_axis(dim, input.ndim, "softmax"))
 
@@ -61,9 +63,11 @@ class LogSoftmax(Function):
         return sub(x, logsumexp(x, self.axis, keepdim=True))
 
 
-def log_softmax(input, dim=-1, *, axis=None):
+def log_softmax(input, dim=-1, *, axis=None, dtype=None):
     """x - logsumexp(x) along ``dim``."""
     dim, _ = dim_args("log_softmax", dim, False, axis)
+    if dtype is not None:                  # PyTorch's dtype=: cast first (differentiably)
+        input = input.to(dtype=dtype)
     float_input(input, "log_softmax")
     return LogSoftmax.apply(input, axis=normalize_axis(dim, input.ndim, "log_softmax"))
 

@@ -102,3 +102,36 @@ class WarmupCosineLR(LRScheduler):
             return self.min_lr
         q = (s - self.warmup_steps) / (self.max_steps - self.warmup_steps)
         return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * q))
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * step / T_max)) / 2: PyTorch's
+    closed form (its step-by-step update gives the same rates while step <= T_max)."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        if T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        c = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (base - self.eta_min) * c for base in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """lr = initial_lr * f, with f going linearly from start_factor to end_factor over
+    total_iters steps, then staying at end_factor (a linear warmup or decay)."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
+                 last_epoch=-1):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1, "
+                             f"got {start_factor} and {end_factor}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        done = min(self.last_epoch, self.total_iters) / self.total_iters if self.total_iters else 1
+        f = self.start_factor + (self.end_factor - self.start_factor) * done
+        return [base * f for base in self.base_lrs]
