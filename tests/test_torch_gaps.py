@@ -212,3 +212,12 @@ def test_trunc_normal_and_embedding_from_pretrained():
     frozen = mg.nn.Embedding.from_pretrained(table)
     assert frozen(mg.tensor([1])).tolist() == [[3.0, 4.0]] and not frozen.weight.requires_grad
     assert mg.nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+
+
+def test_sum_and_mean_take_a_dtype():
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.5]], requires_grad=True)        # float32
+    assert x.sum(dtype=mg.float64).dtype == np.float64
+    assert mg.mean(x, dim=1, dtype=mg.float64).tolist() == [1.5, 3.75]
+    assert mg.sum(mg.tensor([True, True, False]), dtype=mg.int64).item() == 2
+    x.sum(dim=0, dtype=mg.float64).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [[1.0, 1.0], [1.0, 1.0]]

@@ -143,7 +143,9 @@ def reduction_axes(x, axis, op):
     return normalize_axis(axis, x.ndim, op)
 
 
-def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """The sum over ``dim`` (int, tuple, or None for all)."""
+def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+    """The sum over ``dim`` (int, tuple, or None for all); ``dtype`` casts the input first
+    (differentiably), as PyTorch's ``dtype=`` does."""
     dim, keepdim = dim_args("sum", dim, keepdim, axis, keepdims)
+    input = input if dtype is None else input.to(dtype=dtype)
     return Sum.apply(input, axes=reduction_axes(input, dim, "sum"), keepdims=keepdim)

@@ -33,9 +33,10 @@ class Mean(Function):
                             self.keepdims),)
 
 
-def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """The mean over ``dim`` (int, tuple, or None for all)."""
+def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+    """The mean over ``dim`` (int, tuple, or None for all); ``dtype`` casts the input first."""
     dim, keepdim = dim_args("mean", dim, keepdim, axis, keepdims)
+    input = input if dtype is None else input.to(dtype=dtype)
     return Mean.apply(input, axes=reduction_axes(input, dim, "mean"), keepdims=keepdim)
 
 
