@@ -23,9 +23,10 @@ from minigrad.creation import (  # noqa: F401
     arange, empty, empty_like, eye, full, full_like, linspace, multinomial, ones, ones_like,
     rand, rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
 from minigrad.functions import (  # noqa: F401
-    ValuesIndices, allclose, argmax, argmin, argsort, bincount, clamp, clip, device, equal,
-    finfo, from_numpy, iinfo, is_floating_point, is_tensor, isclose, logical_and, logical_not,
-    logical_or, logical_xor, max, min, nonzero, numel, outer, rsqrt, sort, square, topk, where)
+    ValuesIndices, all, allclose, any, argmax, argmin, argsort, bincount, clamp, clip, device,
+    equal, finfo, from_numpy, hstack, iinfo, is_floating_point, is_tensor, isclose, isfinite,
+    isinf, isnan, logical_and, logical_not, logical_or, logical_xor, max, min, nonzero, numel,
+    outer, rsqrt, sort, square, topk, vstack, where)
 from minigrad import functional  # noqa: F401,E402
 
 # PyTorch's dtype names (``dtype=torch.float``, ``torch.long``, ``torch.bool``).

@@ -54,6 +54,15 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return ops.dropout(input, p, training)
 
 
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_2 along ``dim``, eps): unit vectors along ``dim``. Composed of
+    ops (so its gradient is theirs); the 2-norm only."""
+    if p != 2:
+        raise NotImplementedError(f"normalize: only p=2 is supported, got p={p!r}")
+    norm = ops.sqrt(ops.sum(input * input, dim, True))
+    return input / ops.maximum(norm, const(input.xp.asarray(eps, dtype=input.dtype)))
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the last ``len(normalized_shape)`` dimensions, then scale by
     ``weight`` and shift by ``bias`` (both of shape ``normalized_shape``)."""

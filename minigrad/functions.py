@@ -205,3 +205,39 @@ def outer(input, vec2):
         raise ValueError(f"outer: expected two 1-D tensors, got shapes {input.shape} and "
                          f"{vec2.shape}")
     return ops.mul(ops.reshape(input, (-1, 1)), ops.reshape(vec2, (1, -1)))
+
+
+def reduce_bool(input, how, dim=None, keepdim=False):
+    """``any``/``all`` over ``dim`` as a bool tensor (PyTorch's ``torch.any(x, dim)``)."""
+    axes = None if dim is None else tuple(normalize_axis(dim, input.ndim, how))
+    return const(getattr(input.xp, how)(input.data, axis=axes, keepdims=keepdim))
+
+
+def any(input, dim=None, keepdim=False):  # noqa: A001 (PyTorch's name)
+    return reduce_bool(input, "any", dim, keepdim)
+
+
+def all(input, dim=None, keepdim=False):  # noqa: A001 (PyTorch's name)
+    return reduce_bool(input, "all", dim, keepdim)
+
+
+def isnan(input):
+    return const(input.xp.isnan(input.data))
+
+
+def isinf(input):
+    return const(input.xp.isinf(input.data))
+
+
+def isfinite(input):
+    return const(input.xp.isfinite(input.data))
+
+
+def hstack(tensors):
+    """Concatenated along dim 1 (dim 0 for 1-D tensors), as ``torch.hstack``."""
+    return ops.cat(list(tensors), dim=0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """Rows stacked: 1-D tensors become rows, then concatenated along dim 0."""
+    return ops.cat([t.reshape(1, -1) if t.ndim == 1 else t for t in tensors], dim=0)

@@ -48,11 +48,33 @@ class TensorMethods:
     def argmin(self, dim=None, keepdim=False):
         return minigrad.functions.argmin(self, dim, keepdim)
 
-    def any(self):
-        return bool(self.data.any())
+    def any(self, dim=None, keepdim=False):
+        """Over everything: a Python bool; over ``dim``: a bool tensor."""
+        if dim is None and not keepdim:
+            return bool(self.data.any())
+        return minigrad.functions.reduce_bool(self, "any", dim, keepdim)
 
-    def all(self):
-        return bool(self.data.all())
+    def all(self, dim=None, keepdim=False):
+        if dim is None and not keepdim:
+            return bool(self.data.all())
+        return minigrad.functions.reduce_bool(self, "all", dim, keepdim)
+
+    def isnan(self):
+        return minigrad.functions.isnan(self)
+
+    def isinf(self):
+        return minigrad.functions.isinf(self)
+
+    def isfinite(self):
+        return minigrad.functions.isfinite(self)
+
+    def multinomial(self, num_samples, replacement=False):
+        return minigrad.creation.multinomial(self, num_samples, replacement)
+
+    def unflatten(self, dim, sizes):
+        """Dimension ``dim`` split into ``sizes`` (one may be -1)."""
+        dim = dim % self.ndim
+        return minigrad.ops.reshape(self, self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
 
     def norm(self, p=2, dim=None, keepdim=False):
         """The 2-norm (square root of the sum of squares) over ``dim``."""

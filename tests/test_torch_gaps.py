@@ -221,3 +221,33 @@ def test_sum_and_mean_take_a_dtype():
     assert mg.sum(mg.tensor([True, True, False]), dtype=mg.int64).item() == 2
     x.sum(dim=0, dtype=mg.float64).sum().backward()
     assert x.grad.dtype == np.float32 and x.grad.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_bool_reductions_checks_and_stacks():
+    x = mg.tensor([[1.0, np.nan], [np.inf, -2.0]])
+    assert mg.isnan(x).tolist() == [[False, True], [False, False]]
+    assert x.isinf().tolist() == [[False, False], [True, False]]
+    assert mg.isfinite(x).tolist() == [[True, False], [False, True]]
+    assert mg.any(x > 0, dim=1).tolist() == [True, True] and (x > 0).any() is True
+    assert mg.all(x > 0, dim=0, keepdim=True).tolist() == [[True, False]]
+    assert (x > 0).all(dim=1).tolist() == [False, False]
+    a, b = mg.zeros(3, 2), mg.ones(3, 1)
+    assert mg.hstack([a, b]).shape == (3, 3) and mg.hstack([mg.zeros(2), mg.ones(3)]).shape == (5,)
+    assert mg.vstack([mg.zeros(3), mg.ones(2, 3)]).tolist() == [[0, 0, 0], [1, 1, 1], [1, 1, 1]]
+    assert mg.randn(2, 12).unflatten(-1, (3, -1)).shape == (2, 3, 4)
+    probs = mg.tensor([[0.0, 1.0, 0.0]])
+    assert probs.multinomial(1).tolist() == [[1]]
+
+
+def test_normalize_matches_pytorch_and_has_gradients():
+    x = mg.tensor(np.random.default_rng(0).standard_normal((3, 4)), dtype=mg.float64,
+                  requires_grad=True)
+    assert mg.gradcheck(lambda t: mg.nn.functional.normalize(t, dim=-1), [x])
+    np.testing.assert_allclose(np.linalg.norm(mg.nn.functional.normalize(x).numpy(), axis=1),
+                               1.0)
+    zero = mg.nn.functional.normalize(mg.zeros(2, 3), dim=-1)        # eps keeps 0 / 0 away
+    assert zero.tolist() == [[0.0] * 3] * 2
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(mg.nn.functional.normalize(x, dim=0).numpy(),
+                               torch.nn.functional.normalize(torch.tensor(x.numpy()), dim=0).numpy(),
+                               rtol=1e-12)

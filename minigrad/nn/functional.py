@@ -2,4 +2,5 @@
 the way PyTorch code does it (``import minigrad.nn.functional as F``)."""
 from minigrad.functional import (  # noqa: F401
     cross_entropy, dropout, embedding, gelu, layer_norm, linear, log_softmax, mse_loss,
-    nll_loss, one_hot, pad, relu, scaled_dot_product_attention, sigmoid, silu, softmax, tanh)
+    normalize, nll_loss, one_hot, pad, relu, scaled_dot_product_attention, sigmoid, silu,
+    softmax, tanh)
