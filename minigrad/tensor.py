@@ -224,13 +224,7 @@ class Tensor(TensorMethods, InPlaceMethods):
         ``to(other)`` (other's device and dtype), with ``device=``/``dtype=`` keywords;
         differentiable. ``copy=True`` always returns a new tensor; ``non_blocking`` and
         ``memory_format`` change nothing here (copies are synchronous, memory is one layout)."""
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            elif arg is None or isinstance(arg, (str, int)):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = to_args(args, device, dtype)
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = ops.astype(out, np.dtype(dtype))
@@ -363,6 +357,19 @@ class Tensor(TensorMethods, InPlaceMethods):
 
     # ``==`` returns a tensor, so hashing by identity must be restored explicitly.
     __hash__ = object.__hash__
+
+
+def to_args(args, device=None, dtype=None):
+    """(device, dtype) from the positional arguments of PyTorch's ``to``: a tensor gives
+    both, a str or int (or a device) is a device, anything else a dtype."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif arg is None or isinstance(arg, (str, int)):
+            device = arg
+        else:
+            dtype = arg
+    return device, dtype
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):

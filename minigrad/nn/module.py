@@ -19,7 +19,7 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.autograd import no_grad
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, to_args
 
 
 class Parameter(Tensor):
@@ -243,13 +243,7 @@ class Module:
         and dtype), also with ``device=``/``dtype=``, in place: every parameter and buffer
         keeps its identity (optimizers holding them stay valid) and gets new data. A dtype
         applies to float tensors only, so integer buffers stay integers."""
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            elif arg is None or isinstance(arg, (str, int)):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = to_args(args, device, dtype)
         device = None if device is None else backend.parse_device(device)
         dtype = None if dtype is None else np.dtype(dtype)
         for t in list(self.parameters()) + list(self.buffers()):
