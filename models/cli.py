@@ -8,6 +8,7 @@
     minigrad presets                                      # list them; `presets tiny` shows one
     minigrad plot --checkpoint runs/tiny --attention "ROMEO:" --positions  # PNGs
     minigrad serve --checkpoint runs/tiny                 # HTTP API + playground, port 8011
+    minigrad reproduce hw4 --quick                        # the seeds' experiments, a report
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -30,6 +31,7 @@ from models.config import Config
 from models.data import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
+from models.reproduce import command as reproduce
 from models.serve import settings as serve_settings
 from models.stopping import TrainingDiverged
 from models.validation import Bool, Int, Maybe, Pair
@@ -116,6 +118,8 @@ def build_parser():
                          "OpenAI's /v1/completions, ...) and a playground page at /. Needs "
                          "pip install -e '.[serve]'.")
     serve_settings.add_arguments(srv)
+
+    reproduce.add_parser(sub)
 
     sub.add_parser("bench", help="run the benchmarks (python -m benchmarks ...)", add_help=False)
     return parser
@@ -291,7 +295,8 @@ def cmd_bench(argv):
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve}
+            "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve,
+            "reproduce": reproduce.cmd_reproduce}
 
 
 def main(argv=None):
