@@ -9,7 +9,8 @@
     init.py         initialisation schemes: the model's own, PyTorch's, HW4's, the thesis's
     presets.py      the named configurations: ours (tiny, gpt-384, nanogpt-char) and the seeds'
     seed_presets.py the seeds' own (hw4-*, thesis, thesis-v1, quijote-*, copy), field by field
-    data.py         corpus -> token ids -> batches; the bundled corpora
+    corpus.py       corpus files and splits; the bundled corpora (Shakespeare, Don Quijote)
+    data.py         corpus -> token ids -> batches
     windows.py      the Cervantes objective: last position of shuffled stride-1 windows
     optim_config.py the optimiser (AdamW, Adam, SGD, RMSprop) and schedule of a Config
     train.py        Trainer: optimiser, schedule, clipping, accumulation, checkpoints, resume
@@ -21,6 +22,7 @@
     generate.py     sampling: temperature, top-k, top-p, penalties, key/value cache
     evaluate.py     loss, perplexity, bits per character; HW4's estimate_loss
     plot.py         loss curve, attention and position heatmaps (matplotlib, optional)
+    reproduce/      `minigrad reproduce`: the seeds' experiments and the report
     cli.py          the `minigrad` command
 """
 from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from minigrad import backend
 from models.config import Config
-from models.data import BUNDLED, find_corpus
+from models.corpus import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
 from models.reproduce import command as reproduce

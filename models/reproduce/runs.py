@@ -12,7 +12,7 @@ from pathlib import Path
 import tokenizers
 from models import checkpoint as ckpt
 from models.config import Config, build_model
-from models.data import find_corpus, read_text
+from models.corpus import find_corpus, read_text
 from models.presets import get_preset
 from models.rundir import read_log
 

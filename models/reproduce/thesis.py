@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from models import checkpoint as ckpt
-from models.data import find_corpus, prepare
+from models.corpus import find_corpus
+from models.data import prepare
 from models.evaluate import evaluate_split
 from models.reproduce import seeds
 from models.reproduce.runs import quick_corpus, train_preset
@@ -49,9 +50,10 @@ def section(results, plot_path=None):
     t = seeds.THESIS
     lines = ["## The thesis (seed 002): its final model, Tiny Shakespeare, BPE 8,000", "",
              f"The thesis trained about 40 epochs of 4,146 batches of 64 (some 166,000 "
-             f"steps) on a GPU; a CPU run here affords a few hundred, so our numbers are "
-             f"those of an early point of the same schedule (its 1,000-step warmup not even "
-             f"done), not a reproduction of the end. The thesis's val perplexity "
+             f"steps) on a GPU; a CPU run here affords far fewer. A shorter run keeps the "
+             f"schedule's shape in fewer steps (a run shorter than the 1,000-step warmup warms "
+             f"up over all of it), so our numbers are those of a model trained for a few "
+             f"minutes, not a reproduction of the thesis's end point. The thesis's val perplexity "
              f"{t['val_perplexity']} is a loss of 4.5154 per token (its printed val loss "
              f"{t['val_loss_printed']} is ln {t['train_perplexity']}, the train perplexity "
              f"beside it); its test loss {t['test_loss']} (perplexity "
