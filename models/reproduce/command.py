@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from models.reproduce import cervantes, copy, hw4, thesis
-from models.reproduce.plot import plot_copy, plot_curves
+from models.reproduce.plot import plot_copy, plot_copy_attention, plot_curves
 from models.reproduce.runs import machine, read_run
 from models.validation import Int, Maybe
 
@@ -68,7 +68,9 @@ def _experiment(name, args, out, changes, figure, base, say):
     if name == "copy":
         seed, real = _copy_results(args, out, say)
         path = plot_copy(real, figure)
-        return copy.section(seed, real, path and _relative(path, base))
+        maps = plot_copy_attention(real, figure.with_name("copy-attention.png"))
+        return copy.section(seed, real, path and _relative(path, base),
+                            maps and _relative(maps, base))
     module = EXPERIMENTS[name]
     if args.report_only:
         results = [r for r in (read_run(p, out / p) for p in module.PRESETS) if r is not None]

@@ -23,6 +23,7 @@ from minigrad.nn.utils import clip_grad_norm_
 
 from models.config import build_model
 from models.optim_config import build_optimizer
+from models.plot import attention_weights
 from models.presets import get_preset
 
 VOCAB, LENGTH, SEPARATOR = 50, 16, 0  # tokens 1..49; 0 separates the halves (real task)
@@ -87,9 +88,13 @@ def real_task(quick=False, seed=0, say=print):
                 f"{accuracy:.4f}, sequences exact {exact:.3f}")
             if accuracy >= 0.999:  # learnt: the rest would only repeat it
                 break
+    model.eval()
+    ids = heldout[0, :-1].tolist()  # where each position of a held-out sequence looks
+    weights = [w.tolist() for w in attention_weights(model, ids)]
     return {"steps": step, "curve": curve, "accuracy": curve[-1]["accuracy"],
             "exact": curve[-1]["exact"], "seconds": time.perf_counter() - began,
-            "parameters": model.num_parameters(), "length": LENGTH}
+            "parameters": model.num_parameters(), "length": LENGTH,
+            "attention": {"ids": ids, "weights": weights}}
 
 
 def copy_sequences(rng, count):
@@ -126,7 +131,7 @@ def _accuracy(model, rows, scored_from):
     return float(right[scored].mean()), float(right.all(axis=1).mean())
 
 
-def section(seed, real, plot_path=None):
+def section(seed, real, plot_path=None, attention_path=None):
     lines = ["## Seed 001's copy task, and a real one", "",
              "The seed's task draws every token independently, so the next token cannot be "
              "predicted from the ones before it: a model can only memorise its 500 "
@@ -151,4 +156,11 @@ def section(seed, real, plot_path=None):
              f"| {real['seconds'] / 60:.1f} min |"]
     if plot_path:
         lines += ["", f"![copy curves]({plot_path})"]
+    if attention_path:
+        lines += ["", "Where each position of a held-out sequence attends (rows: query "
+                  "positions, columns: keys; every layer and head; the separator is token 0). "
+                  f"The token to output at position t of the repeated half sits at t - "
+                  f"{real['length']}: a head that copies shows a diagonal shifted by "
+                  f"{real['length']} below the main one.", "",
+                  f"![copy attention]({attention_path})"]
     return lines

@@ -43,3 +43,19 @@ def plot_copy(real, path):
                ([c["step"] for c in curve], [c["loss"] for c in curve],
                 [c["accuracy"] for c in curve]), ([], []))]
     return plot_curves(panels, path, "the real copy task (orange: accuracy)")
+
+
+def plot_copy_attention(real, path):
+    """The attention maps of the real copy task's model on one held-out sequence."""
+    import numpy as np
+
+    from models.plot import plot_attention
+    if "attention" not in real:
+        return None
+    try:
+        weights = [np.array(w) for w in real["attention"]["weights"]]
+        labels = [str(i) for i in real["attention"]["ids"]]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return plot_attention(weights, labels, path)
+    except RuntimeError:  # no matplotlib
+        return None
