@@ -9,7 +9,8 @@
     init.py         initialisation schemes: the model's own, PyTorch's, HW4's, the thesis's
     presets.py      the named configurations: ours (tiny, gpt-384, nanogpt-char) and the seeds'
     seed_presets.py the seeds' own (hw4-*, thesis, thesis-v1, quijote-*, copy), field by field
-    data.py         corpus -> token ids -> batches; the bundled corpora
+    corpus.py       corpus files and splits; the bundled corpora (Shakespeare, Don Quijote)
+    data.py         corpus -> token ids -> batches
     windows.py      the Cervantes objective: last position of shuffled stride-1 windows
     optim_config.py the optimiser (AdamW, Adam, SGD, RMSprop) and schedule of a Config
     train.py        Trainer: optimiser, schedule, clipping, accumulation, checkpoints, resume
@@ -27,6 +28,7 @@
     plot.py         loss curve, attention and position heatmaps (matplotlib, optional)
     positional_figure.py  seed 001's figures of the sinusoidal encoding (plot --positional)
     tokenize_text.py      `minigrad tokenize`: a text's tokens, one a line
+    reproduce/      `minigrad reproduce`: the seeds' experiments and the report
     cli.py          the `minigrad` command
 """
 from models.attention import MultiHeadAttentionLM, SingleHeadAttentionLM

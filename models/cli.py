@@ -10,6 +10,7 @@
     minigrad serve --checkpoint runs/tiny                 # HTTP API + playground, port 8011
     minigrad tokenize --checkpoint runs/tiny "ROMEO:"     # one token a line: id and piece
     minigrad generate-grid --checkpoint runs/tiny         # the thesis's 17 sampling settings
+    minigrad reproduce hw4 --quick                        # the seeds' experiments, a report
     minigrad bench ...                                    # python -m benchmarks ...
 
 `train` has a flag for every field of models.config.Config (`--batch-size`, `--context`,
@@ -30,9 +31,10 @@ from pathlib import Path
 from minigrad import backend
 from models import distributed_launch, generation_grid, positional_figure, tokenize_text
 from models.config import Config
-from models.data import BUNDLED, find_corpus
+from models.corpus import BUNDLED, find_corpus
 from models.generate import MAX_NEW_TOKENS, OPTIONS
 from models.presets import DEFAULT_PRESET, PRESETS, get_preset
+from models.reproduce import command as reproduce
 from models.serve import settings as serve_settings
 from models.stopping import TrainingDiverged
 from models.validation import Bool, Int, Maybe, Pair
@@ -130,6 +132,8 @@ def build_parser():
                          "OpenAI's /v1/completions, ...) and a playground page at /. Needs "
                          "pip install -e '.[serve]'.")
     serve_settings.add_arguments(srv)
+
+    reproduce.add_parser(sub)
 
     sub.add_parser("bench", help="run the benchmarks (python -m benchmarks ...)", add_help=False)
     return parser
@@ -319,7 +323,8 @@ def cmd_bench(argv):
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
             "eval": cmd_evaluate, "presets": cmd_presets, "plot": cmd_plot, "serve": cmd_serve,
-            "tokenize": tokenize_text.run, "generate-grid": generation_grid.run}
+            "tokenize": tokenize_text.run, "generate-grid": generation_grid.run,
+            "reproduce": reproduce.cmd_reproduce}
 
 
 def main(argv=None):
