@@ -76,7 +76,7 @@ print(x.grad)
 # %% [markdown]
 # The same structure, in the engine: [`Tanh`](../../minigrad/ops/elementwise.py#L109), eight
 # lines; the backward walk that calls it is
-# [`run_backward`](../../minigrad/autograd.py#L269) (reading tour stops 3 and 4:
+# [`run_backward`](../../minigrad/autograd.py#L289) (reading tour stops 3 and 4:
 # [../reading.md](../reading.md)).
 #
 # ### Your turn

@@ -118,7 +118,7 @@ print("(p - y)/N equals the engine's gradient:", np.allclose(one_line, logits.gr
 # Composed from primitives, the loss records a chain of ops and keeps their (N, V) outputs alive
 # until backward; for a language model V is the vocabulary and N every position of the
 # batch, so these are the largest arrays of the step. minigrad's
-# [`CrossEntropy`](../../minigrad/ops/softmax.py#L73) is one op: its forward makes one pass
+# [`CrossEntropy`](../../minigrad/ops/softmax.py#L77) is one op: its forward makes one pass
 # over the logits and keeps at most one (N, V) array for backward (the CPU kernel keeps
 # the probabilities), and its backward computes $(p - y)/N$ directly (the fused ops'
 # pattern is stop 5 of [the reading tour](../reading.md)). Timed on a batch of

@@ -42,7 +42,7 @@ print(dy, d2y)
 
 # %% [markdown]
 # How it works: with `create_graph=True` the backward walk runs each op's engine-op
-# `backward` under recording ([`_input_grads`](../../minigrad/autograd.py#L313) is the one
+# `backward` under recording ([`_input_grads`](../../minigrad/autograd.py#L333) is the one
 # place that chooses), so the gradient's own computation lands in the graph (stop 3 of
 # [the reading tour](../reading.md)).
 #
