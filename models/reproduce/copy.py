@@ -90,11 +90,12 @@ def real_task(quick=False, seed=0, say=print):
                 break
     model.eval()
     ids = heldout[0, :-1].tolist()  # where each position of a held-out sequence looks
-    weights = [w.tolist() for _, w in attention_weights(model, ids)]
+    layers = attention_weights(model, ids)
     return {"steps": step, "curve": curve, "accuracy": curve[-1]["accuracy"],
             "exact": curve[-1]["exact"], "seconds": time.perf_counter() - began,
             "parameters": model.num_parameters(), "length": LENGTH,
-            "attention": {"ids": ids, "weights": weights}}
+            "attention": {"ids": ids, "layers": [name for name, _ in layers],
+                          "weights": [w.tolist() for _, w in layers]}}
 
 
 def copy_sequences(rng, count):

@@ -53,8 +53,10 @@ def plot_copy_attention(real, path):
     if "attention" not in real:
         return None
     try:
-        weights = [np.array(w) for w in real["attention"]["weights"]]
-        labels = [str(i) for i in real["attention"]["ids"]]
+        attention = real["attention"]
+        weights = [(name, np.array(w)) for name, w in zip(attention["layers"],
+                                                          attention["weights"])]
+        labels = [str(i) for i in attention["ids"]]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return plot_attention(weights, labels, path)
     except RuntimeError:  # no matplotlib
