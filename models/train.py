@@ -75,8 +75,8 @@ from models.windows import LastTokenWindows, objective_loss
 
 # Fields that may change when a run is resumed; any other difference is an error, since
 # the checkpoint could not continue the same run.
-RESUMABLE = {"steps", "epochs", "eval_every", "eval_batches", "patience", "final_eval", "sample_tokens",
-             "device", "description", "nan_policy", "detect_anomaly"}
+RESUMABLE = {"steps", "epochs", "eval_every", "eval_batches", "patience", "final_eval",
+             "sample_tokens", "device", "description", "nan_policy", "detect_anomaly"}
 MAX_SKIPS = 10  # nan_policy "skip": updates skipped in a row before the run stops anyway
 
 

@@ -1,5 +1,6 @@
 """`minigrad reproduce`: the quick HW4 run (the CI smoke run, under a minute), the report
 it writes, and the pieces the other experiments use."""
+import importlib.util
 import json
 
 import numpy as np
@@ -50,4 +51,7 @@ def test_copy_quick_runs_and_is_cached(tmp_path):
     saved = json.loads((tmp_path / "copy.json").read_text())
     assert saved["quick"] and saved["real"]["steps"] == 6
     assert "## Seed 001's copy task" in (tmp_path / "REPRODUCTION.md").read_text()
+    assert len(saved["real"]["attention"]["weights"]) == 2  # layers, each (heads, T, T)
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "reproduction" / "copy-attention.png").is_file()
     assert main(args + ["--report-only"]) == 0

@@ -44,12 +44,16 @@ def section(results, plot_path=None):
 
 
 def curves(results):
-    """Our estimated train and val loss (all positions of random windows) per model."""
-    return [(r.name, ([e["step"] for e in r.evals], [e["train_loss"] for e in r.evals],
-                      [e["val_loss"] for e in r.evals]),
-             ([r.epochs[0]["step"]] if r.epochs else [],
-              [seeds.CERVANTES_FIRST_EPOCH[r.name]] if r.epochs else []))
-            for r in results]
+    """Our estimated train and val loss (all positions of random windows) per model, and
+    the seed's first-epoch mean as a dashed level (its epoch is not ours: another text)."""
+    panels = []
+    for r in results:
+        steps = [e["step"] for e in r.evals]
+        seed = seeds.CERVANTES_FIRST_EPOCH[r.name]
+        panels.append((r.name, (steps, [e["train_loss"] for e in r.evals],
+                                [e["val_loss"] for e in r.evals]),
+                       ([steps[0], steps[-1]], [seed, seed]), "k--"))
+    return panels
 
 
 def _f(value, spec=".4f"):

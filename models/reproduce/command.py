@@ -43,6 +43,8 @@ def add_parser(sub):
                    help="random batches per loss estimate instead of the presets'")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report the runs already in --out")
+    p.add_argument("--note", help="a paragraph for the top of the report (how the runs were "
+                   "made, say)")
 
 
 def cmd_reproduce(args, say=print):
@@ -84,7 +86,7 @@ def _experiment(name, args, out, changes, figure, base, say):
             results += [r for r in (read_run(p, out / p) for p in module.PRESETS
                                     if p not in done) if r is not None and r.full]
             results.sort(key=lambda r: module.PRESETS.index(r.name))
-    path = plot_curves(module.curves(results), figure, f"{name}: ours (lines), the seed (x)")
+    path = plot_curves(module.curves(results), figure, f"{name}: ours (lines), the seed (black)")
     return module.section(results, path and _relative(path, base))
 
 
@@ -107,9 +109,14 @@ def _copy_results(args, out, say):
 
 def _header(args, out):
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return ["# Reproducing the seeds' experiments", "",
-            f"Written by `minigrad reproduce {args.name}{' --quick' if args.quick else ''}` "
-            f"on {now}, from the runs in `{out}`.", "", f"Machine: {machine()}."]
+    flags = [name for name, on in (("--quick", args.quick), ("--report-only", args.report_only))
+             if on]
+    flags += [f"--{name.replace('_', '-')} {value}" for name, value in
+              (("steps", args.steps), ("eval_batches", args.eval_batches)) if value]
+    lines = ["# Reproducing the seeds' experiments", "",
+             f"Written by `minigrad reproduce {' '.join([args.name] + flags)}` on {now}, from "
+             f"the runs in `{out}`.", "", f"Machine: {machine()}."]
+    return lines + (["", args.note] if args.note else [])
 
 
 def _relative(path, base):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 def plot_curves(panels, path, title):
     """One panel per model: `panels` holds (name, (steps, train, val), (seed steps, seed
-    values)). Returns the path written, or None without matplotlib or panels."""
+    values)[, the seed's matplotlib format: points "kx" by default, "k--" a line]). Returns
+    the path written, or None without matplotlib or panels."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -16,11 +17,13 @@ def plot_curves(panels, path, title):
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, (name, (steps, train, val), (seed_steps, seed_values)) in zip(axes.flat, panels):
+    for ax, (name, (steps, train, val), (seed_steps, seed_values), *style) in zip(axes.flat,
+                                                                                   panels):
         ax.plot(steps, train, "-", color="tab:blue", label="ours, train")
         ax.plot(steps, val, "-", color="tab:orange", label="ours, val")
         if seed_steps:
-            ax.plot(seed_steps, seed_values, "kx", markersize=7, label="seed")
+            ax.plot(seed_steps, seed_values, style[0] if style else "kx", markersize=7,
+                    label="seed")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
