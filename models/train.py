@@ -259,6 +259,7 @@ class Trainer:
         per_epoch = len(self.windows)
         if self.step % per_epoch == 0 or self.step == self.config.steps:
             record = {"step": self.step, "epoch": round(self.step / per_epoch, 4),
+                      "steps_per_epoch": per_epoch,
                       "epoch_train_loss": float(np.mean(self.epoch_losses))}
             self.rundir.append_line(ckpt.LOG, json.dumps(record))
             self.epoch_losses = []

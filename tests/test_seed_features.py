@@ -94,6 +94,7 @@ def test_objective_last_counts_epochs_and_logs_the_epoch_loss(tmp_path):
     assert summary["step"] == 2 * per_epoch
     epochs = [r for r in read_log(tmp_path / "run" / "log.jsonl") if "epoch" in r]
     assert [r["epoch"] for r in epochs] == [1, 2]
+    assert [r["steps_per_epoch"] for r in epochs] == [per_epoch, per_epoch]
     assert epochs[1]["epoch_train_loss"] < epochs[0]["epoch_train_loss"]
     with pytest.raises(ValueError, match="epochs counts passes"):
         config.replace(objective="all").validate()

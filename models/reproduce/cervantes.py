@@ -23,8 +23,8 @@ def section(results, plot_path=None):
              "below, the last 10% held out), so the losses are not the same quantity: a "
              "larger vocabulary starts higher (ln V) and has more to learn. The seed's "
              "number is the mean training loss of its first epoch; ours is the mean "
-             "training loss of the steps we ran (a first epoch is 12,477 steps here; a "
-             "shorter run is the mean of that part of it).", "",
+             f"training loss of the steps we ran (a first epoch is {_epoch_steps(results)} "
+             f"steps here; a shorter run is the mean of that part of it).", "",
              "| preset | parameters | vocabulary | steps (epochs) | seed, epoch 1 | ours, "
              "train mean | difference | ours, val (whole split) | wall time |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -54,6 +54,17 @@ def curves(results):
                                 [e["val_loss"] for e in r.evals]),
                        ([steps[0], steps[-1]], [seed, seed]), "k--"))
     return panels
+
+
+def _epoch_steps(results):
+    """The steps of one epoch, from the epoch records of the runs (or "–" without any)."""
+    for r in results:
+        first = r.epochs[0] if r.epochs else {}
+        if "steps_per_epoch" in first:
+            return f"{first['steps_per_epoch']:,}"
+        if first.get("epoch"):  # logs before steps_per_epoch: the epoch's share, rounded
+            return f"about {round(first['step'] / first['epoch'], -2):,.0f}"
+    return "–"
 
 
 def _f(value, spec=".4f"):

@@ -1,5 +1,6 @@
 """HW4 (seed 003): the five models, evaluated as HW4 did (the mean loss of 100 random
 batches of val, every 200 steps) and as we do (the whole val split at the end)."""
+from models.presets import get_preset
 from models.reproduce import seeds
 from models.reproduce.runs import quick_corpus, train_preset
 
@@ -24,7 +25,7 @@ def section(results, plot_path=None):
              "HW4 takes 100 per estimate, ours are in the table) at HW4's last reported step "
              "that our run reached, and over the whole val split at the end of a finished "
              "run. HW4's last point of a 1,000-step run is step 999, before that step's "
-             "update; ours is step 1,000. A run still short of its steps (\"600 of 1,000\") "
+             "update; ours is step 1,000. A run short of its preset's steps (\"200 of 2,000\") "
              "is compared where it stands.", "",
              "| preset | parameters | steps | batches per estimate | HW4 val | ours (estimate) "
              "| difference | within | ours (whole split) | wall time |",
@@ -77,8 +78,9 @@ def _last_seed_point(r):
 
 
 def _steps(r):
-    """The steps a run reached, and of how many when it stopped short."""
-    return f"{r.steps:,}" if r.steps >= r.config.steps else f"{r.steps:,} of {r.config.steps:,}"
+    """The steps a run reached, and of how many (the preset's) when it stopped short."""
+    planned = get_preset(r.name).steps
+    return f"{r.steps:,}" if r.steps >= planned else f"{r.steps:,} of {planned:,}"
 
 
 def _all_steps(results):
