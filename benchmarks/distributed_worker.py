@@ -115,7 +115,7 @@ def torch_train(args):
                  "ranks": world, "threads": args.threads, "batch_size": args.batch_size, "ms_median": median_s * 1e3,
                  "ms_samples": [s * 1e3 for s in samples],
                  "params": sum(p.numel() for p in model.parameters())})
-    tdist.destroy_process_group()
+    _close(tdist)
 
 
 def torch_allreduce(args):
@@ -127,7 +127,17 @@ def torch_allreduce(args):
         median_s, _ = median_time(lambda: tdist.all_reduce(tensor), args.steps, args.warmup)
         _emit(tdist.get_rank(), {"side": "torch", "ranks": tdist.get_world_size(), "values": n,
                                  "ms_median": median_s * 1e3})
-    tdist.destroy_process_group()
+    _close(tdist)
+
+
+def _close(tdist):
+    """Leave together, then at once: gloo's threads can end the interpreter's shutdown (or
+    destroy_process_group) in std::terminate ("terminate called without an active
+    exception"), a failed exit status after the results were written."""
+    tdist.barrier()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _shard(batch_size, world, threads):
