@@ -26,6 +26,9 @@ VARIANTS = [(kind, {}) for kind in MODELS] + [
     ("multi-head", dict(attention="hw4", init="torch")),
     ("transformer", dict(attention="hw4", bias=True, tie_weights=False, init="normal")),
     ("transformer", dict(init="xavier", norm="post")),
+    ("single-head", dict(causal=False)),
+    ("multi-head", dict(attention="hw4", causal=False)),
+    ("transformer", dict(causal=False)),
 ]
 IDS = [f"{kind}-{'-'.join(f'{k}={v}' for k, v in extra.items())}" if extra else kind
        for kind, extra in VARIANTS]

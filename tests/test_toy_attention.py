@@ -17,6 +17,21 @@ def test_size_of_the_seed_model():
     assert ToyAttentionLM(15).new_cache() is None  # no mask, so no key/value cache
 
 
+def test_gradcheck_of_the_loss_wrt_every_parameter():
+    """float64: the last position's cross-entropy against finite differences, every
+    parameter (a projection of the Jacobian for the large ones)."""
+    mg.set_default_dtype(mg.float64)
+    model = ToyAttentionLM(7, d_model=8, n_heads=2, block_size=5)
+    rng = np.random.default_rng(0)
+    ids, targets = mg.tensor(rng.integers(0, 7, (3, 5))), mg.tensor(rng.integers(0, 7, (3,)))
+
+    def loss(*params):
+        return mg.functional.cross_entropy(model(ids)[:, -1], targets)
+
+    for name, p in model.named_parameters():
+        assert mg.gradcheck(loss, p, fast=p.numel() > 100), name
+
+
 def test_forward_matches_the_seed_model_in_pytorch():
     torch = pytest.importorskip("torch")
     mg.manual_seed(0)
