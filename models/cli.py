@@ -230,7 +230,8 @@ def cmd_evaluate(args):
     import numpy as np
 
     from models.checkpoint import CACHE, TOKENIZER, find_checkpoint, load_trained
-    from models.data import default_corpus_path, prepare
+    from models.corpus import default_corpus_path
+    from models.data import prepare
     from models.evaluate import estimate_loss, evaluate_split
     from models.rundir import RunDir
     model, tokenizer, config, state = load_trained(args.checkpoint, args.device)

@@ -35,9 +35,7 @@ import minigrad as mg
 from minigrad.serialization import write_atomically
 
 import tokenizers
-from models.corpus import (  # noqa: F401 (the corpus functions, read through this module too)
-    BUNDLED, corpus_files, decode_utf8, default_corpus_path, find_corpus, read_bytes,
-    read_text, training_text)
+from models.corpus import corpus_files, decode_utf8, read_bytes
 
 CACHE_FORMAT = b"minigrad token cache v1"  # part of every key: change it to orphan old caches
 

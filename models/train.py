@@ -58,9 +58,8 @@ from minigrad.parallel import split_backward
 from models import checkpoint as ckpt
 from models.base import detach_state
 from models.config import build_model
-from models.data import (
-    SequentialBatcher, build_tokenizer, default_corpus_path, get_batch, prepare, to_ids,
-    training_text)
+from models.corpus import default_corpus_path, training_text
+from models.data import SequentialBatcher, build_tokenizer, get_batch, prepare, to_ids
 from models.evaluate import chars_per_token, estimate, evaluate_split, record_fields
 from models.generate import default_prompt, generate
 from models.optim_config import build_optimizer, build_scheduler

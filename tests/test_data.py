@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokenizers
-from models import data
+from models.corpus import corpus_files, default_corpus_path, training_text
 from models.data import (SequentialBatcher, build_tokenizer, get_batch, get_context_batch,
                          ids_dtype, iter_eval_windows, prepare)
 from tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
@@ -43,9 +43,9 @@ def count_encodes(monkeypatch, cls):
 # ---------------------------------------------------------------- corpora and splits
 
 def test_bundled_shakespeare_splits_as_nanogpt(tmp_path):
-    path = data.default_corpus_path()
+    path = default_corpus_path()
     assert path.stat().st_size == 1_115_394
-    tok = CharTokenizer.train(data.training_text(path))
+    tok = CharTokenizer.train(training_text(path))
     assert tok.vocab_size == 65
     splits = prepare(path, tok, tmp_path)
     assert {name: len(ids) for name, ids in splits.items()} == {"train": 1_003_854, "val": 111_540}
@@ -75,7 +75,7 @@ def test_directory_gives_its_own_splits(tmp_path, names):
     corpus_dir.mkdir()
     for split, name in names.items():
         (corpus_dir / name).write_text(texts[split], encoding="utf-8")
-    tok = WordTokenizer.train(data.training_text(corpus_dir))
+    tok = WordTokenizer.train(training_text(corpus_dir))
     splits = prepare(corpus_dir, tok, tmp_path / "cache", val_fraction=0.5)
     assert set(splits) == set(names)
     for split, ids in splits.items():
@@ -91,9 +91,9 @@ def test_mapping_gives_splits_from_anywhere(tmp_path, char_tok):
     assert set(splits) == {"train", "val"}
     assert len(splits["val"]) == 100
     with pytest.raises(ValueError, match="without val"):
-        data.corpus_files({"train": paths["train"]})
+        corpus_files({"train": paths["train"]})
     with pytest.raises(ValueError, match="unknown split 'dev'"):
-        data.corpus_files({"train": paths["train"], "dev": paths["valid"]})
+        corpus_files({"train": paths["train"], "dev": paths["valid"]})
 
 
 def test_val_fraction_and_tiny_corpus_errors(tmp_path, char_tok):
@@ -138,7 +138,7 @@ def test_non_utf8_file(tmp_path, char_tok):
     with pytest.raises(ValueError, match=f"{latin1}: not UTF-8 text \\(byte 0xf1 at offset 2"):
         prepare(latin1, char_tok, tmp_path / "cache")
     with pytest.raises(ValueError, match="not UTF-8"):
-        data.training_text(latin1)
+        training_text(latin1)
 
 
 def test_encoding_error_names_the_file(tmp_path, char_tok):
@@ -159,7 +159,7 @@ def test_ids_dtype_boundary():
 def test_large_vocabulary_is_stored_as_uint32(tmp_path):
     path = tmp_path / "many_words.txt"
     path.write_text(" ".join(f"w{i}" for i in range(70_000)), encoding="utf-8")
-    tok = build_tokenizer("word", data.training_text(path))
+    tok = build_tokenizer("word", training_text(path))
     assert tok.vocab_size > 65_536
     splits = prepare(path, tok, tmp_path / "cache")
     assert splits["train"].dtype == np.uint32

@@ -216,7 +216,8 @@ def _read_log(path):
 
 def test_count_bigram_with_add_one_gives_the_known_number_on_tiny_shakespeare(tmp_path):
     """The closed-form check of the data pipeline and the 90/10 split (PyTorch gives 2.4819)."""
-    from models.data import build_tokenizer, default_corpus_path, prepare, read_text
+    from models.corpus import default_corpus_path, read_text
+    from models.data import build_tokenizer, prepare
     from models.evaluate import count_bigram_loss
     tok = build_tokenizer("char", read_text(default_corpus_path()))
     splits = prepare(default_corpus_path(), tok, tmp_path)

@@ -10,7 +10,8 @@ import pytest
 from minigrad import optim
 
 from models.config import Config, build_model
-from models.data import corpus_files, find_corpus, prepare, read_text, split_by_position
+from models.corpus import corpus_files, find_corpus, read_text
+from models.data import prepare, split_by_position
 from models.optim_config import build_optimizer, build_scheduler
 from models.train import Trainer, read_log
 from models.windows import LastTokenWindows

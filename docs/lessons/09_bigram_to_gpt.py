@@ -30,7 +30,7 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
 from minigrad.learn import check, inputs
-from models.data import default_corpus_path
+from models.corpus import default_corpus_path
 from tokenizers import CharTokenizer
 
 mg.manual_seed(0)
