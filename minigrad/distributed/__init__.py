@@ -16,61 +16,10 @@ or hangs ends the job with a message naming what was waited for, never a silent 
 `minigrad train --nproc N` (models/distributed_train.py) runs the trainer this way.
 """
 from minigrad.distributed.data_parallel import DistributedDataParallel
+from minigrad.distributed.default import (
+    BACKENDS, all_reduce, barrier, broadcast, default_group, init, is_initialized, rank,
+    world_size)
 from minigrad.distributed.group import DEFAULT_TIMEOUT, DistributedError, ProcessGroup
-
-BACKENDS = ("mpi", "nccl")
-_group = None
-
-
-def init(backend="mpi", timeout=DEFAULT_TIMEOUT):
-    """Join the job's process group (once per process) and make it the default; returns it."""
-    global _group
-    if backend not in BACKENDS:
-        raise DistributedError(f"init: backend must be one of {', '.join(BACKENDS)}, got "
-                               f"{backend!r}")
-    if _group is not None:
-        if _group.backend != backend:
-            raise DistributedError(f"init: already initialised with backend {_group.backend!r}")
-        return _group
-    if backend == "mpi":
-        from minigrad.distributed.mpi import MPIGroup
-        _group = MPIGroup(timeout)
-    else:
-        from minigrad.distributed.nccl import NCCLGroup
-        _group = NCCLGroup(timeout)
-    return _group
-
-
-def is_initialized():
-    return _group is not None
-
-
-def default_group():
-    if _group is None:
-        raise DistributedError("minigrad.distributed is not initialised: call "
-                               "minigrad.distributed.init() first")
-    return _group
-
-
-def rank():
-    return default_group().rank
-
-
-def world_size():
-    return default_group().world_size
-
-
-def all_reduce(array, op="sum"):
-    return default_group().all_reduce(array, op)
-
-
-def broadcast(array, root=0):
-    return default_group().broadcast(array, root)
-
-
-def barrier():
-    default_group().barrier()
-
 
 __all__ = ["init", "is_initialized", "default_group", "rank", "world_size", "all_reduce",
            "broadcast", "barrier", "DistributedDataParallel", "DistributedError",

@@ -24,6 +24,7 @@ import hashlib
 import numpy as np
 
 from minigrad import backend
+from minigrad.distributed.default import default_group
 from minigrad.distributed.group import DistributedError
 from minigrad.nn.module import Module
 from minigrad.tensor import Tensor
@@ -32,9 +33,8 @@ from minigrad.tensor import Tensor
 class DistributedDataParallel(Module):
     def __init__(self, module, group=None, bucket_cap_mb=25.0):
         super().__init__()
-        from minigrad import distributed  # the package imports this module: not at the top
         self.module = module
-        self.process_group = group if group is not None else distributed.default_group()
+        self.process_group = group if group is not None else default_group()
         params = [p for p in module.parameters() if p.requires_grad]
         if not params:
             raise DistributedError("DistributedDataParallel: the module has no trainable "
