@@ -19,7 +19,10 @@ from pathlib import Path
 
 from minigrad.serialization import write_atomically
 
-from models.generate import OPTIONS
+from models.checkpoint import find_checkpoint, load_trained
+from models.evaluate import distinct_n
+from models.generate import OPTIONS, encode_prompt, generate
+from models.rundir import RunDir
 
 PROMPT, MAX_NEW_TOKENS = "KING RICHARD:", 100
 FIELDS = ("temperature", "top_k", "top_p", "presence_penalty", "frequency_penalty")
@@ -49,8 +52,6 @@ def run_grid(model, tokenizer, prompt=PROMPT, max_new_tokens=MAX_NEW_TOKENS, see
              num_samples=1, grid=GRID):
     """One dict per setting of `grid`: the setting, "text" (the first sample, prompt
     included), "tokens" (new tokens of the first sample) and "distinct" (distinct-1/2/3)."""
-    from models.evaluate import distinct_n
-    from models.generate import encode_prompt, generate
     ids = encode_prompt(tokenizer, prompt)
     rows = []
     for setting in grid:
@@ -109,8 +110,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    from models.checkpoint import find_checkpoint, load_trained
-    from models.rundir import RunDir
     model, tokenizer, _, state = load_trained(args.checkpoint, args.device)
     out = Path(args.out) if args.out else RunDir(find_checkpoint(args.checkpoint).parent).check(
         OUTPUT)

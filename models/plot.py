@@ -5,10 +5,13 @@ is written atomically."""
 from numbers import Real
 from pathlib import Path
 
+import minigrad as mg
 from minigrad.serialization import write_atomically
 
+from models.data import device_of, to_ids
 from models.rundir import read_log
 from models.step_losses import per_step
+from models.transformer import TransformerLM
 
 
 def _pyplot():
@@ -57,8 +60,6 @@ def attention_weights(model, ids):
     of (layer name, array (heads, T, T)), in the order of the model's modules. Works for
     any model whose attention layers keep their weights (``nn.record_attention``): HW4's
     single head, the multi-head models, the transformer."""
-    import minigrad as mg
-    from models.data import device_of, to_ids
     model.check_length(len(ids))
     names = {id(m): name for name, m in model.named_modules()}
     with mg.no_grad(), mg.nn.record_attention(model) as layers:
@@ -71,7 +72,6 @@ def attention_weights(model, ids):
 def position_table(model):
     """(name, array (positions, width)) of a model's positional encoding: the learned or
     sinusoidal table added to the input, or RoPE's cos table of rotation angles."""
-    from models.transformer import TransformerLM
     if isinstance(model, TransformerLM):
         if model.wpe is None:
             table = model.blocks[0].attn.rope.cos

@@ -1,6 +1,10 @@
 """The reproduction's figures: our curves with the seed's reported points on them."""
 from pathlib import Path
 
+import numpy as np
+
+from models.plot import plot_attention
+
 
 def plot_curves(panels, path, title):
     """One panel per model: `panels` holds (name, (steps, train, val), (seed steps, seed
@@ -50,9 +54,6 @@ def plot_copy(real, path):
 
 def plot_copy_attention(real, path):
     """The attention maps of the real copy task's model on one held-out sequence."""
-    import numpy as np
-
-    from models.plot import plot_attention
     if "attention" not in real:
         return None
     try:

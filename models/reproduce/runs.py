@@ -4,10 +4,13 @@ A run goes to OUT/PRESET. A run that already reached its steps is read, not trai
 one that stopped short is resumed (with more --steps it goes on), so a long reproduction
 can be run in parts and the report written from whatever is finished.
 """
+import os
 import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 import tokenizers
 from models import checkpoint as ckpt
@@ -89,9 +92,6 @@ def read_run(name, run_dir):
 
 def machine():
     """One line naming the machine: CPU model, logical CPUs, load, Python and NumPy."""
-    import os
-
-    import numpy as np
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
