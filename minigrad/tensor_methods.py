@@ -50,14 +50,16 @@ class TensorMethods:
 
     def any(self, dim=None, keepdim=False):
         """Over everything: a Python bool; over ``dim``: a bool tensor."""
-        if dim is None and not keepdim:
-            return bool(self.data.any())
-        return minigrad.functions.reduce_bool(self, "any", dim, keepdim)
+        return self._any_or_all("any", dim, keepdim)
 
     def all(self, dim=None, keepdim=False):
+        """Over everything: a Python bool; over ``dim``: a bool tensor."""
+        return self._any_or_all("all", dim, keepdim)
+
+    def _any_or_all(self, how, dim, keepdim):
         if dim is None and not keepdim:
-            return bool(self.data.all())
-        return minigrad.functions.reduce_bool(self, "all", dim, keepdim)
+            return bool(getattr(self.data, how)())
+        return minigrad.functions.reduce_bool(self, how, dim, keepdim)
 
     def isnan(self):
         return minigrad.functions.isnan(self)
